@@ -1,0 +1,1 @@
+"""Command-line interface of rlo (Typer). The work happens in `rlo_core`."""

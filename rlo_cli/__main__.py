@@ -1,0 +1,3 @@
+from rlo_cli.app import main
+
+main()

@@ -1,0 +1,72 @@
+"""`rlo train`: image classification with ce, focal, rlo or rlo-convex."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from rlo_cli.common import handle_errors, resolve_command_config
+from rlo_core.train.config import TrainConfig
+
+D = TrainConfig()
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("train")
+    @handle_errors
+    def train(
+        ctx: typer.Context,
+        dataset: str = typer.Option(D.dataset, "--dataset", help="digits, cifar10, cifar100, tiny-imagenet, food-101, imagenet1k, imagefolder:PATH or hf:PATH."),
+        net: str = typer.Option(D.net, "--net", help="Network name (case-insensitive); 'rlo models' lists them."),
+        loss: str = typer.Option(D.loss, "--loss", help="rlo, rlo-convex, ce or focal."),
+        k: float = typer.Option(D.k, "--k", help="Root k of the rooted loss (> 0)."),
+        m: float = typer.Option(D.m, "--m", help="Scale m of the rooted loss (> 0)."),
+        focal_alpha: float = typer.Option(D.focal_alpha, "--focal-alpha", help="Focal loss alpha."),
+        focal_gamma: float = typer.Option(D.focal_gamma, "--focal-gamma", help="Focal loss gamma."),
+        epochs: int = typer.Option(D.epochs, "--epochs", "--n-epochs", help="Number of epochs."),
+        batch_size: int = typer.Option(D.batch_size, "--batch-size", "--bs", help="Images per optimizer step (all processes together)."),
+        lr: Optional[float] = typer.Option(D.lr, "--lr", help="Learning rate [default: 1e-3 for ResNet/VGG, 1e-4 for transformers]."),
+        optimizer: str = typer.Option(D.optimizer, "--optimizer", "--opt", help="adam, sgd or adamw."),
+        weight_decay: float = typer.Option(D.weight_decay, "--weight-decay", help="Weight decay."),
+        momentum: float = typer.Option(D.momentum, "--momentum", help="SGD momentum."),
+        image_size: Optional[int] = typer.Option(D.image_size, "--image-size", "--size", help="Input size in pixels [default: the data set's]."),
+        patch: int = typer.Option(D.patch, "--patch", help="ViT patch size in pixels."),
+        dim_head: int = typer.Option(D.dim_head, "--dim-head", "--dimhead", help="Transformer embedding width."),
+        pretrained: Optional[str] = typer.Option(D.pretrained, "--pretrained", help="Local weights file or folder for pretrained nets (vit_timm)."),
+        aug: bool = typer.Option(D.aug, "--aug/--no-aug", help="Data augmentation (crop, flip, RandAugment)."),
+        amp: bool = typer.Option(D.amp, "--amp/--no-amp", help="Mixed precision on CUDA (bf16 where supported, else fp16)."),
+        sync_bn: bool = typer.Option(D.sync_bn, "--sync-bn", help="Synchronized batch norm in distributed runs."),
+        grad_accum: int = typer.Option(D.grad_accum, "--grad-accum", help="Micro-batches per optimizer step."),
+        seed: int = typer.Option(D.seed, "--seed", help="Random seed."),
+        data_dir: str = typer.Option(D.data_dir, "--data-dir", envvar="RLO_DATA", help="Folder holding the data sets."),
+        download: bool = typer.Option(D.download, "--download", help="Download the data set with torchvision when the network allows it."),
+        device: str = typer.Option(D.device, "--device", help="auto, cpu or cuda."),
+        workers: Optional[int] = typer.Option(D.workers, "--workers", help="DataLoader worker processes [default: from the CPU count]."),
+        max_steps: Optional[int] = typer.Option(D.max_steps, "--max-steps", help="Stop after this many optimizer steps (smoke runs)."),
+        log_every: int = typer.Option(D.log_every, "--log-every", help="Log training metrics every N steps."),
+        name: Optional[str] = typer.Option(D.name, "--name", help="Run name [default: dataset-net-loss]."),
+        runs_dir: Optional[str] = typer.Option(D.runs_dir, "--runs-dir", envvar="RLO_RUNS_DIR", help="Folder for run directories [default: ./runs]."),
+        tensorboard: bool = typer.Option(D.tensorboard, "--tensorboard", help="Also write TensorBoard event files."),
+        profile: Optional[str] = typer.Option(None, "--profile", help="Profile name or YAML path; flags override it."),
+        save_profile: Optional[str] = typer.Option(None, "--save-profile", help="Save the resolved options as a user profile and exit."),
+        print_config: bool = typer.Option(False, "--print-config", help="Print the resolved configuration and exit."),
+        resume: Optional[str] = typer.Option(None, "--resume", help="Continue a run: its directory, name, or 'last'."),
+        nproc: int = typer.Option(1, "--nproc", help="Processes to start with torchrun (one per GPU)."),
+        tui: bool = typer.Option(False, "--tui", help="Open the dashboard on this run."),
+    ) -> None:
+        """Train an image classifier."""
+        values = dict(locals())
+        if resume is not None:
+            from rlo_cli.common import explicit_options
+            from rlo_core.train.pipeline import resume_train
+
+            resume_train(resume, overrides=explicit_options(ctx, values), runs_dir=runs_dir)
+            return
+        config = resolve_command_config(ctx, TrainConfig, "train", values, profile=profile,
+                                        save_profile=save_profile, print_config=print_config)
+        if config is None:
+            return
+        from rlo_core.train.pipeline import run_train
+
+        run_train(config)

@@ -1,0 +1,104 @@
+"""Helpers shared by the subcommands: error display, logging, and config resolution."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from typing import Any, Callable, Iterable
+
+import typer
+from rich.console import Console
+
+from rlo_core.errors import RloError
+
+err_console = Console(stderr=True)
+console = Console()
+
+# Options that steer the command itself and are not part of a pipeline config.
+CONTROL_OPTIONS = {"profile", "save_profile", "print_config", "resume", "tui", "nproc",
+                   "verbose", "ctx"}
+
+
+def setup_logging(verbose: bool = False) -> None:
+    from rich.logging import RichHandler
+
+    root = logging.getLogger()
+    if any(isinstance(h, RichHandler) for h in root.handlers):
+        return
+    handler = RichHandler(console=err_console, show_path=False, rich_tracebacks=False,
+                          markup=False, log_time_format="[%X]")
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    for noisy in ("PIL", "matplotlib", "urllib3", "filelock", "httpx", "fsspec"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print a one-paragraph error and return the Exit to raise."""
+    err_console.print(f"[bold red]Error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def handle_errors(function: Callable) -> Callable:
+    """Turn RloError (and Ctrl-C) raised by a command into a message and an exit code."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except RloError as error:
+            raise fail(str(error), error.exit_code) from None
+        except KeyboardInterrupt:
+            raise fail("Interrupted.", 130) from None
+
+    return wrapper
+
+
+def explicit_options(ctx: typer.Context, values: dict[str, Any],
+                     skip: Iterable[str] = CONTROL_OPTIONS) -> dict[str, Any]:
+    """Return the options the user gave on the command line (or through an environment
+    variable), leaving out those at their defaults, so a profile can fill them in."""
+    given = {}
+    for name, value in values.items():
+        if name in skip:
+            continue
+        source = ctx.get_parameter_source(name)
+        # Typer vendors its own click, so compare by name instead of importing ParameterSource.
+        if source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT"):
+            given[name] = value
+    return given
+
+
+def defaults_of(schema: type) -> dict[str, Any]:
+    import dataclasses
+
+    return {f.name: f.default for f in dataclasses.fields(schema)
+            if f.default is not dataclasses.MISSING}
+
+
+def resolve_command_config(ctx: typer.Context, schema: type, command: str, values: dict[str, Any],
+                           *, profile: str | None, save_profile: str | None,
+                           print_config: bool) -> Any | None:
+    """Resolve flags > profile > defaults. Returns None when the command should stop after
+    --print-config or --save-profile."""
+    import yaml
+
+    from rlo_core.config import resolve_config, save_profile as save, to_dict
+
+    overrides = explicit_options(ctx, values)
+    config, _ = resolve_config(schema, command, profile=profile, overrides=overrides)
+    if save_profile:
+        path = save(save_profile, command, to_dict(config))
+        err_console.print(f"Saved profile '{save_profile}' to {path}")
+    if print_config:
+        console.print(yaml.safe_dump({"command": command, **to_dict(config)}, sort_keys=False),
+                      end="", highlight=False, markup=False)
+    if save_profile or print_config:
+        return None
+    return config
+
+
+def not_available(command: str) -> None:
+    err_console.print(f"[bold red]Error:[/] 'rlo {command}' is not available yet in this version.")
+    sys.exit(2)
