@@ -10,9 +10,11 @@ from typing import Any, Callable, Iterable
 import typer
 from rich.console import Console
 
+from rlo_core.console import stderr_console
+
 from rlo_core.errors import RloError
 
-err_console = Console(stderr=True)
+err_console = stderr_console()
 console = Console()
 
 # Options that steer the command itself and are not part of a pipeline config.
@@ -93,7 +95,7 @@ def resolve_command_config(ctx: typer.Context, schema: type, command: str, value
         err_console.print(f"Saved profile '{save_profile}' to {path}")
     if print_config:
         console.print(yaml.safe_dump({"command": command, **to_dict(config)}, sort_keys=False),
-                      end="", highlight=False, markup=False)
+                      end="", highlight=False, markup=False, soft_wrap=True)
     if save_profile or print_config:
         return None
     return config

@@ -1,11 +1,94 @@
-"""`rlo finetune`."""
+"""`rlo finetune`: causal-LM finetuning with rlo, rlo-convex, ce or focal, reporting real perplexity."""
+
+from __future__ import annotations
+
+from typing import Optional
 
 import typer
 
+from rlo_cli.common import handle_errors, resolve_command_config
+from rlo_core.lm.config import FinetuneConfig
+
+D = FinetuneConfig()
+
 
 def register(app: typer.Typer) -> None:
-    @app.command("finetune", help="Not available yet in this version.")
-    def finetune() -> None:
-        from rlo_cli.common import not_available
+    @app.command("finetune")
+    @handle_errors
+    def finetune(
+        ctx: typer.Context,
+        model: str = typer.Option(D.model, "--model", help="Model folder, Hugging Face id (local cache when HF_HUB_OFFLINE=1), or preset tiny-opt / tiny-llama."),
+        dataset: str = typer.Option(D.dataset, "--dataset", help="pydoc, wikitext2, ptb, ptb-new, c4, c4-new, text:PATH or hf:PATH."),
+        data_dir: str = typer.Option(D.data_dir, "--data-dir", envvar="RLO_DATA", help="Folder searched for wikitext2, ptb and c4 files."),
+        loss: str = typer.Option(D.loss, "--loss", help="rlo, rlo-convex, ce or focal."),
+        k: float = typer.Option(D.k, "--k", help="Root k of the rooted loss (> 0)."),
+        m: float = typer.Option(D.m, "--m", help="Scale m of the rooted loss (> 0)."),
+        focal_alpha: float = typer.Option(D.focal_alpha, "--focal-alpha", help="Focal loss alpha."),
+        focal_gamma: float = typer.Option(D.focal_gamma, "--focal-gamma", help="Focal loss gamma."),
+        epochs: float = typer.Option(D.epochs, "--epochs", help="Passes over the train split (fractions allowed)."),
+        block_size: int = typer.Option(D.block_size, "--block-size", help="Tokens per training block; at most the model's context length."),
+        lr: float = typer.Option(D.lr, "--lr", help="Peak AdamW learning rate, decayed linearly to 0."),
+        warmup_steps: int = typer.Option(D.warmup_steps, "--warmup-steps", help="Linear warmup, in optimizer steps."),
+        weight_decay: float = typer.Option(D.weight_decay, "--weight-decay", help="AdamW weight decay."),
+        batch_size: int = typer.Option(D.batch_size, "--batch-size", help="Blocks per micro-batch."),
+        grad_accum: int = typer.Option(D.grad_accum, "--grad-accum", help="Micro-batches per optimizer step."),
+        precision: str = typer.Option(D.precision, "--precision", help="auto (bf16 or fp16 on CUDA, fp32 on CPU), fp32, fp16 or bf16 mixed precision."),
+        seed: int = typer.Option(D.seed, "--seed", help="Random seed."),
+        max_steps: Optional[int] = typer.Option(D.max_steps, "--max-steps", help="Stop after this many optimizer steps (overrides --epochs)."),
+        eval_steps: Optional[int] = typer.Option(D.eval_steps, "--eval-steps", help="Evaluate and save a checkpoint every N steps [default: every epoch]."),
+        eval_batch_size: Optional[int] = typer.Option(D.eval_batch_size, "--eval-batch-size", help="Blocks per evaluation batch [default: --batch-size]."),
+        eval_seqlen: Optional[int] = typer.Option(D.eval_seqlen, "--eval-seqlen", help="Window of the fixed-window test perplexity [default: the model's context length]."),
+        max_eval_blocks: Optional[int] = typer.Option(D.max_eval_blocks, "--max-eval-blocks", help="Evaluate on at most N validation blocks [default: all]."),
+        chunk_tokens: int = typer.Option(D.chunk_tokens, "--chunk-tokens", help="Tokens per loss chunk (bounds loss memory); 0 computes the loss in one piece."),
+        log_every: int = typer.Option(D.log_every, "--log-every", help="Log the training loss every N steps."),
+        trust_remote_code: bool = typer.Option(D.trust_remote_code, "--trust-remote-code", help="Allow model code from the model's repository to run. Only for models you trust."),
+        device: str = typer.Option(D.device, "--device", help="auto, cpu or cuda."),
+        output: Optional[str] = typer.Option(D.output, "--output", help="Folder for the finetuned model and tokenizer [default: <run>/model]."),
+        name: Optional[str] = typer.Option(D.name, "--name", help="Run name [default: model-dataset-loss]."),
+        runs_dir: Optional[str] = typer.Option(D.runs_dir, "--runs-dir", envvar="RLO_RUNS_DIR", help="Folder for run directories [default: ./runs]."),
+        profile: Optional[str] = typer.Option(None, "--profile", help="Profile name or YAML path; flags override it."),
+        save_profile: Optional[str] = typer.Option(None, "--save-profile", help="Save the resolved options as a user profile and exit."),
+        print_config: bool = typer.Option(False, "--print-config", help="Print the resolved configuration and exit."),
+        resume: Optional[str] = typer.Option(None, "--resume", help="Continue a run from its newest checkpoint: its directory, name, or 'last'."),
+    ) -> None:
+        """Finetune a causal language model and report perplexity before and after."""
+        values = dict(locals())
+        if resume is not None:
+            from rlo_cli.common import explicit_options
+            from rlo_core.lm.finetune import resume_finetune
 
-        not_available("finetune")
+            overrides = explicit_options(ctx, values)
+            overrides.pop("runs_dir", None)
+            print_summary(resume_finetune(resume, runs_dir=runs_dir, overrides=overrides))
+            return
+        config = resolve_command_config(ctx, FinetuneConfig, "finetune", values, profile=profile,
+                                        save_profile=save_profile, print_config=print_config)
+        if config is None:
+            return
+        from rlo_core.lm.finetune import run_finetune
+
+        print_summary(run_finetune(config))
+
+
+def print_summary(result) -> None:
+    """Print perplexity before and after, and where the model was saved."""
+    from rich.table import Table
+
+    from rlo_cli.common import console
+
+    def number(value: Optional[float]) -> str:
+        return "-" if value is None else f"{value:,.2f}"
+
+    table = Table(title="Finetuning finished")
+    table.add_column("metric")
+    table.add_column("before", justify="right")
+    table.add_column("after", justify="right")
+    table.add_row("validation perplexity (token-level)", number(result.initial_val_ppl),
+                  number(result.final_val_ppl))
+    table.add_row(f"test perplexity ({result.test_protocol})", number(result.initial_test_ppl),
+                  number(result.final_test_ppl))
+    table.add_row("validation objective", "", number(result.final_val_objective))
+    table.add_row("optimizer steps", "", str(result.steps))
+    table.add_row("training time", "", f"{result.wall_time_s:.0f} s")
+    console.print(table)
+    console.print(f"Model saved in {result.model_dir}\nRun saved in {result.run_dir}", highlight=False)

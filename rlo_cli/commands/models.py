@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import typer
 
 from rlo_cli.common import console, handle_errors
@@ -11,23 +13,40 @@ def register(app: typer.Typer) -> None:
     @app.command("models")
     @handle_errors
     def models(
-        num_classes: int = typer.Option(10, "--num-classes", help="Class count for the parameter counts."),
-        image_size: int = typer.Option(32, "--image-size", help="Input size in pixels."),
+        dataset: Optional[str] = typer.Option(None, "--dataset", help="Take the class count and image size from this data set (for example cifar100)."),
+        num_classes: Optional[int] = typer.Option(None, "--num-classes", help="Class count for the parameter counts [default: the data set's, else 10]."),
+        image_size: Optional[int] = typer.Option(None, "--image-size", help="Input size in pixels [default: the data set's, else each net's own]."),
+        patch: Optional[int] = typer.Option(None, "--patch", help="Patch size (window size for Swin) in pixels [default: each net's own]."),
+        dim_head: Optional[int] = typer.Option(None, "--dim-head", help="Transformer embedding width [default: each net's own]."),
     ) -> None:
         """List the networks `rlo train --net` accepts, with parameter counts."""
         from rich.table import Table
 
-        from rlo_core.models import count_parameters, create_net, list_nets
+        from rlo_core.errors import RloError
+        from rlo_core.models import count_net_parameters, list_nets, preferred_image_size
 
-        table = Table(title=f"Networks ({num_classes} classes, {image_size} px)")
-        for column in ("name", "aliases", "parameters", "default lr", "notes"):
-            table.add_column(column)
+        dataset_size = None
+        if dataset is not None:
+            from rlo_core.data import dataset_spec
+
+            spec = dataset_spec(dataset)
+            num_classes = num_classes or spec.num_classes
+            dataset_size = spec.image_size
+        num_classes = num_classes or 10
+
+        title = f"Networks, parameters at {num_classes} classes"
+        table = Table(title=title + (f" ({dataset})" if dataset else ""))
+        for column in ("name", "aliases", "family", "default lr", "image size", "parameters",
+                       "notes"):
+            table.add_column(column, overflow="fold")
         for spec in list_nets():
-            size = image_size if spec.default_image_size <= image_size else spec.default_image_size
+            size = preferred_image_size(spec.name, image_size, dataset_size)
+            notes = spec.notes
             try:
-                params = f"{count_parameters(create_net(spec.name, num_classes, size)):,}"
-            except Exception as error:  # a net that cannot be built here is still listed
-                params = f"n/a ({type(error).__name__})"
-            table.add_row(spec.name, ", ".join(spec.aliases), params, f"{spec.default_lr:g}",
-                          spec.notes)
+                params = f"{count_net_parameters(spec.name, num_classes, size, patch=patch, dim_head=dim_head):,}"
+            except RloError as error:  # a size this net cannot take is reported, not fatal
+                params = "n/a"
+                notes = f"{notes}. {error}"
+            table.add_row(spec.name, ", ".join(spec.aliases), spec.family,
+                          f"{spec.default_lr:g}", str(size), params, notes)
         console.print(table)

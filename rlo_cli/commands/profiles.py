@@ -16,12 +16,18 @@ def list_command() -> None:
     from rich.table import Table
 
     from rlo_core.config import list_profiles
+    from rlo_core.config.profiles import shipped_profiles_dir, user_profiles_dir
 
+    profiles = list_profiles()
+    if not profiles:
+        console.print(f"No profiles in {user_profiles_dir()} or {shipped_profiles_dir()}. "
+                      "Save one with 'rlo train ... --save-profile NAME'.", highlight=False)
+        return
     table = Table(title="Profiles")
-    for column in ("name", "command", "description", "origin"):
-        table.add_column(column)
-    for info in list_profiles():
-        table.add_row(info.name, info.command, info.description, f"{info.origin} ({info.path})")
+    for column in ("name", "command", "description", "origin", "file"):
+        table.add_column(column, overflow="fold")
+    for info in profiles:
+        table.add_row(info.name, info.command, info.description, info.origin, str(info.path))
     console.print(table)
 
 
@@ -32,8 +38,9 @@ def show_command(name: str = typer.Argument(..., help="Profile name or path.")) 
     from rlo_core.config import find_profile
 
     path = find_profile(name)
-    console.print(f"# {path}", highlight=False, markup=False)
-    console.print(path.read_text(encoding="utf-8"), highlight=False, markup=False, end="")
+    console.print(f"# {path}", highlight=False, markup=False, soft_wrap=True)
+    console.print(path.read_text(encoding="utf-8"), highlight=False, markup=False, end="",
+                  soft_wrap=True)
 
 
 @app.command("delete")

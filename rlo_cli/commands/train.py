@@ -6,6 +6,7 @@ from typing import Optional
 
 import typer
 
+from rlo_cli import launch
 from rlo_cli.common import handle_errors, resolve_command_config
 from rlo_core.train.config import TrainConfig
 
@@ -26,11 +27,11 @@ def register(app: typer.Typer) -> None:
         focal_gamma: float = typer.Option(D.focal_gamma, "--focal-gamma", help="Focal loss gamma."),
         epochs: int = typer.Option(D.epochs, "--epochs", "--n-epochs", help="Number of epochs."),
         batch_size: int = typer.Option(D.batch_size, "--batch-size", "--bs", help="Images per optimizer step (all processes together)."),
-        lr: Optional[float] = typer.Option(D.lr, "--lr", help="Learning rate [default: 1e-3 for ResNet/VGG, 1e-4 for transformers]."),
+        lr: Optional[float] = typer.Option(D.lr, "--lr", help="Learning rate \\[default: 1e-3 for ResNet/VGG, 1e-4 for transformers]."),
         optimizer: str = typer.Option(D.optimizer, "--optimizer", "--opt", help="adam, sgd or adamw."),
         weight_decay: float = typer.Option(D.weight_decay, "--weight-decay", help="Weight decay."),
         momentum: float = typer.Option(D.momentum, "--momentum", help="SGD momentum."),
-        image_size: Optional[int] = typer.Option(D.image_size, "--image-size", "--size", help="Input size in pixels [default: the data set's]."),
+        image_size: Optional[int] = typer.Option(D.image_size, "--image-size", "--size", help="Input size in pixels \\[default: the data set's]."),
         patch: int = typer.Option(D.patch, "--patch", help="ViT patch size in pixels."),
         dim_head: int = typer.Option(D.dim_head, "--dim-head", "--dimhead", help="Transformer embedding width."),
         pretrained: Optional[str] = typer.Option(D.pretrained, "--pretrained", help="Local weights file or folder for pretrained nets (vit_timm)."),
@@ -42,31 +43,78 @@ def register(app: typer.Typer) -> None:
         data_dir: str = typer.Option(D.data_dir, "--data-dir", envvar="RLO_DATA", help="Folder holding the data sets."),
         download: bool = typer.Option(D.download, "--download", help="Download the data set with torchvision when the network allows it."),
         device: str = typer.Option(D.device, "--device", help="auto, cpu or cuda."),
-        workers: Optional[int] = typer.Option(D.workers, "--workers", help="DataLoader worker processes [default: from the CPU count]."),
+        workers: Optional[int] = typer.Option(D.workers, "--workers", help="DataLoader worker processes \\[default: from the CPU count]."),
         max_steps: Optional[int] = typer.Option(D.max_steps, "--max-steps", help="Stop after this many optimizer steps (smoke runs)."),
         log_every: int = typer.Option(D.log_every, "--log-every", help="Log training metrics every N steps."),
-        name: Optional[str] = typer.Option(D.name, "--name", help="Run name [default: dataset-net-loss]."),
-        runs_dir: Optional[str] = typer.Option(D.runs_dir, "--runs-dir", envvar="RLO_RUNS_DIR", help="Folder for run directories [default: ./runs]."),
+        name: Optional[str] = typer.Option(D.name, "--name", help="Run name \\[default: dataset-net-loss]."),
+        runs_dir: Optional[str] = typer.Option(D.runs_dir, "--runs-dir", envvar="RLO_RUNS_DIR", help="Folder for run directories \\[default: ./runs]."),
         tensorboard: bool = typer.Option(D.tensorboard, "--tensorboard", help="Also write TensorBoard event files."),
         profile: Optional[str] = typer.Option(None, "--profile", help="Profile name or YAML path; flags override it."),
         save_profile: Optional[str] = typer.Option(None, "--save-profile", help="Save the resolved options as a user profile and exit."),
         print_config: bool = typer.Option(False, "--print-config", help="Print the resolved configuration and exit."),
         resume: Optional[str] = typer.Option(None, "--resume", help="Continue a run: its directory, name, or 'last'."),
-        nproc: int = typer.Option(1, "--nproc", help="Processes to start with torchrun (one per GPU)."),
+        nproc: int = launch.nproc_option(),
+        nnodes: str = launch.nnodes_option(),
+        node_rank: int = launch.node_rank_option(),
+        master_addr: Optional[str] = launch.master_addr_option(),
+        master_port: Optional[int] = launch.master_port_option(),
+        rdzv_endpoint: Optional[str] = launch.rdzv_endpoint_option(),
+        rdzv_id: Optional[str] = launch.rdzv_id_option(),
         tui: bool = typer.Option(False, "--tui", help="Open the dashboard on this run."),
     ) -> None:
         """Train an image classifier."""
-        values = dict(locals())
+        values = {name: value for name, value in locals().items()
+                  if name not in launch.LAUNCH_PARAMETERS}
+        distributed = launch.LaunchOptions.from_values(locals())
+        if launch.inside_torchrun():
+            launch.prepare_worker(nproc)
+        elif distributed.requested and resume is not None:
+            start_workers(distributed)
+            return
         if resume is not None:
             from rlo_cli.common import explicit_options
             from rlo_core.train.pipeline import resume_train
 
-            resume_train(resume, overrides=explicit_options(ctx, values), runs_dir=runs_dir)
+            result = resume_train(resume, overrides=explicit_options(ctx, values),
+                                  runs_dir=runs_dir)
+            print_summary(result)
             return
         config = resolve_command_config(ctx, TrainConfig, "train", values, profile=profile,
                                         save_profile=save_profile, print_config=print_config)
         if config is None:
             return
+        if distributed.requested and not launch.inside_torchrun():
+            config.validate()  # one clear error here instead of one per process
+            start_workers(distributed)
+            return
         from rlo_core.train.pipeline import run_train
 
-        run_train(config)
+        print_summary(run_train(config))
+
+
+def start_workers(options: "launch.LaunchOptions") -> None:
+    """Run this same command line on `options.nproc` processes through torchrun."""
+    launch.launch(options, launch.current_argv(), "train", resume_hint=(
+        f"Continue from the last checkpoint with 'rlo train --nproc {options.nproc} --resume "
+        "last' or with the run directory printed above."))
+
+
+def print_summary(result) -> None:
+    """Print the final metrics table and where the run was saved (rank 0 only)."""
+    if not launch.is_main_rank():
+        return
+    from rich.table import Table
+
+    from rlo_cli.common import console
+
+    table = Table(title="Training finished")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_row("final test accuracy", f"{result.final_acc:.4f}")
+    table.add_row("best test accuracy", f"{result.best_acc:.4f}")
+    table.add_row("final test cross-entropy", f"{result.final_ce:.4f}")
+    table.add_row("epochs", str(result.epochs_done))
+    table.add_row("optimizer steps", str(result.steps))
+    console.print(table)
+    if result.run_dir is not None:
+        console.print(f"Run saved in {result.run_dir}", highlight=False)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from rlo_core.errors import ConfigError
 log = logging.getLogger(__name__)
 
 RESERVED_KEYS = ("command", "description", "environment")
+PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 def shipped_profiles_dir() -> Path:
@@ -71,16 +73,28 @@ def find_profile(reference: str | Path) -> Path:
         "Pass a name from 'rlo profiles list' or a path to a YAML file.")
 
 
-def _key_lines(text: str) -> dict[str, int]:
-    """Map each top-level key of a YAML mapping to its 1-based line number."""
+def _key_lines(text: str, path: Path) -> dict[str, int]:
+    """Map each top-level key of a YAML mapping to its 1-based line number.
+
+    Raises ConfigError for a key given twice, which `yaml.safe_load` would silently resolve
+    to the last value.
+    """
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError:
         return {}
     if not isinstance(node, yaml.MappingNode):
         return {}
-    return {key.value: key.start_mark.line + 1 for key, _ in node.value
-            if isinstance(key, yaml.ScalarNode)}
+    lines: dict[str, int] = {}
+    for key, _ in node.value:
+        if not isinstance(key, yaml.ScalarNode):
+            continue
+        line = key.start_mark.line + 1
+        if key.value in lines:
+            raise ConfigError(f"Option '{key.value}' is set twice in profile {path}, at lines "
+                              f"{lines[key.value]} and {line}. Delete one of them.")
+        lines[key.value] = line
+    return lines
 
 
 def read_profile(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
@@ -102,7 +116,7 @@ def read_profile(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
     if not isinstance(data, dict):
         raise ConfigError(f"Profile {path} must be a YAML mapping of option: value, "
                           f"got {type(data).__name__}.")
-    return data, _key_lines(text)
+    return data, _key_lines(text, path)
 
 
 def load_profile(reference: str | Path, command: str, schema: type) -> tuple[dict[str, Any], Path]:
@@ -134,13 +148,26 @@ def resolve_config(schema: type, command: str, *, profile: str | Path | None = N
         raise ConfigError(str(error)) from error
 
 
+def check_profile_name(name: str) -> str:
+    """Return a user profile name without a .yaml suffix, or raise ConfigError for a name that
+    is not a plain file name (a path separator or a leading dot)."""
+    for suffix in (".yaml", ".yml"):
+        name = name.removesuffix(suffix)
+    if not PROFILE_NAME.match(name):
+        raise ConfigError(f"Invalid profile name '{name}': use letters, digits, '.', '-' or '_', "
+                          "starting with a letter or digit (for example 'cifar10-long').")
+    return name
+
+
 def save_profile(name: str, command: str, options: dict[str, Any],
                  description: str = "") -> Path:
-    """Save options as a user profile and return its path."""
-    if not name or "/" in name or name.startswith("."):
-        raise ConfigError(f"Invalid profile name '{name}': use letters, digits, '-' or '_'.")
+    """Save options as a user profile and return its path (an existing one is replaced)."""
+    name = check_profile_name(name)
     path = user_profiles_dir() / f"{name}.yaml"
-    document = {"command": command, "description": description, **options}
+    if path.exists():
+        log.info("Replacing user profile %s", path)
+    document = {"command": command, **({"description": description} if description else {}),
+                **options}
     atomic.write_text(path, yaml.safe_dump(document, sort_keys=False))
     return path
 
@@ -166,6 +193,7 @@ def list_profiles() -> list[ProfileInfo]:
 
 def delete_profile(name: str) -> Path:
     """Delete a user profile; shipped profiles cannot be deleted."""
+    name = check_profile_name(name)
     for suffix in (".yaml", ".yml"):
         path = user_profiles_dir() / f"{name}{suffix}"
         if path.is_file():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import os
 import types
 import typing
 from pathlib import Path
@@ -43,8 +44,9 @@ def _type_name(annotation: Any) -> str:
 def coerce(name: str, annotation: Any, value: Any, where: str = "") -> Any:
     """Check `value` against `annotation` and convert the harmless cases.
 
-    Converted: int to float; numeric strings to numbers, because YAML 1.1 (PyYAML) reads
-    `1e-4` without a dot as a string; a single string to a one-element list.
+    Converted: int to float, and numeric strings to numbers, because YAML 1.1 (PyYAML)
+    reads `1e-4` without a dot as a string. Integral floats and strings like `1e3` become
+    int, and a comma-separated string becomes a list.
     """
     origin = get_origin(annotation)
     if origin in (Union, types.UnionType):
@@ -104,13 +106,23 @@ def coerce(name: str, annotation: Any, value: Any, where: str = "") -> Any:
                 return int(value)
             except ValueError:
                 pass
+            try:
+                number = float(value)
+            except ValueError:
+                number = None
+            if number is not None and number.is_integer():
+                return int(number)
         raise ConfigError(f"Invalid value {value!r} for '{name}'{where}: expected an integer.")
     if annotation is str:
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return str(value)
-        raise ConfigError(f"Invalid value {value!r} for '{name}'{where}: expected a string.")
+        hint = (" YAML reads unquoted yes, no, on, off, true and false as booleans, so quote "
+                "the value." if isinstance(value, bool) else "")
+        raise ConfigError(f"Invalid value {value!r} for '{name}'{where}: expected a string.{hint}")
     if annotation is Path:
-        return Path(value)
+        if isinstance(value, (str, os.PathLike)):
+            return Path(value)
+        raise ConfigError(f"Invalid value {value!r} for '{name}'{where}: expected a path.")
     return value
 
 
@@ -121,9 +133,14 @@ def validate_options(cls: type, options: dict[str, Any], *, source: str | None =
     valid = [name for name in config_fields(cls)]
     lines = lines or {}
     result: dict[str, Any] = {}
+    spelling: dict[str, Any] = {}
     for raw_key, value in options.items():
         key = normalize_key(raw_key)
         where = _where(source, lines.get(raw_key))
+        if key in spelling:
+            raise ConfigError(f"Option '{key}' is given twice{where}: as '{spelling[key]}' and "
+                              f"as '{raw_key}'. Keep one of them.")
+        spelling[key] = raw_key
         if key not in hints:
             close = difflib.get_close_matches(key, valid, n=1)
             hint = f" Did you mean '{close[0]}'?" if close else ""

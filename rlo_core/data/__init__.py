@@ -3,7 +3,8 @@
 Importing this package registers every built-in data set.
 """
 
-from rlo_core.data import digits  # noqa: F401  (registers the data set)
+# Each module registers its data sets when imported.
+from rlo_core.data import cifar, digits, folder, food101, hf, imagenet, tiny_imagenet  # noqa: F401
 from rlo_core.data.registry import (
     DATASETS,
     DataOptions,

@@ -7,27 +7,14 @@ the requested image size; the train/test split is a fixed stratified 80/20 split
 from __future__ import annotations
 
 import torch
-from torch.utils.data import Dataset
 
+from rlo_core.data.image_lists import TensorImages
 from rlo_core.data.registry import DataOptions, ImageDataset, register_dataset
 
 DIGITS_MEAN = (0.3051, 0.3051, 0.3051)
 DIGITS_STD = (0.3791, 0.3791, 0.3791)
 SPLIT_SEED = 0
 TEST_FRACTION = 0.2
-
-
-class TensorImages(Dataset):
-    """uint8 image tensors [N, 3, H, W] with labels, passed through a transform."""
-
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor, transform):
-        self.images, self.labels, self.transform = images, labels, transform
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, index: int):
-        return self.transform(self.images[index]), int(self.labels[index])
 
 
 def load_digits_tensors() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -45,8 +32,8 @@ def load_digits_tensors() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, tor
     return images[train_idx], labels[train_idx], images[test_idx], labels[test_idx]
 
 
-@register_dataset("digits", num_classes=10, image_size=8,
-                  description="scikit-learn handwritten digits (offline, 1,437 train / 360 test)")
+@register_dataset("digits", num_classes=10, image_size=32,
+                  description="scikit-learn handwritten digits, 8x8 upsampled to 32 px (offline, 1,437 train / 360 test)")
 def build_digits(options: DataOptions) -> ImageDataset:
     from torchvision.transforms import v2
 

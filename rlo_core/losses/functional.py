@@ -181,10 +181,12 @@ def binary_rooted_logistic(logits: Tensor, sign: Tensor | float, *, k: float = 2
     Strictly convex in t; minus k it tends to the logistic loss softplus(-s*t) as k grows.
     For an exponent u = softplus(-s*t)/k above `max_exponent` the loss continues as
     k * exp(u0) * (1 + u - u0), the tangent in u, which keeps it convex, increasing and finite
-    (for k = 2 this affects only margins below about -80). Computed in float32.
+    (for k = 2 this affects only margins below about -80). Computed in float32, or
+    float64 for float64 input.
     """
     k = check_positive("k", k)
-    margin = logits.float() * sign
+    compute_dtype = torch.float64 if logits.dtype == torch.float64 else torch.float32
+    margin = logits.to(compute_dtype) * sign
     exponent = torch.nn.functional.softplus(-margin) / k
     capped = exponent.clamp(max=max_exponent)
     loss = k * torch.exp(capped) * (1.0 + (exponent - capped))

@@ -31,7 +31,8 @@ class MetricsWriter:
         self._handle = open(self.path, "a", encoding="utf-8")
 
     def write(self, record: dict[str, Any]) -> None:
-        line = json.dumps({key: _clean(value) for key, value in record.items()})
+        # default=str keeps a stray Path or enum from failing the whole record.
+        line = json.dumps({key: _clean(value) for key, value in record.items()}, default=str)
         self._handle.write(line + "\n")
         self._handle.flush()
 
@@ -80,7 +81,7 @@ class JsonlTail:
                 continue
             try:
                 record = json.loads(line)
-            except json.JSONDecodeError:
+            except ValueError:  # JSONDecodeError, or UnicodeDecodeError for bytes that are not UTF-8
                 self.bad_lines += 1
                 continue
             if isinstance(record, dict):
@@ -122,3 +123,20 @@ def series(records: Iterable[dict[str, Any]], metric: str, split: str | None = N
             xs.append(float(position))
             ys.append(float(value))
     return xs, ys
+
+
+def records_to_csv(records: list[dict[str, Any]]) -> str:
+    """Render metric records as CSV: time, step, epoch, split, then every metric in order of
+    first appearance. A record without a metric leaves its cell empty."""
+    import csv
+    import io
+
+    columns: dict[str, None] = dict.fromkeys(("time", "step", "epoch", "split"))
+    for record in records:
+        columns.update(dict.fromkeys(record))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), restval="", lineterminator="\n")
+    writer.writeheader()
+    for record in records:
+        writer.writerow({key: "" if value is None else value for key, value in record.items()})
+    return buffer.getvalue()

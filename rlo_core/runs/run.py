@@ -49,8 +49,8 @@ def environment_info() -> dict[str, Any]:
     try:
         import torch
 
-        info["torch_version"] = torch.__version__
-        info["cuda_version"] = torch.version.cuda
+        info["torch_version"] = str(torch.__version__)
+        info["cuda_version"] = str(torch.version.cuda) if torch.version.cuda else None
         info["cuda_available"] = torch.cuda.is_available()
     except ImportError:
         pass

@@ -36,6 +36,8 @@ def read_status(run_dir: Path) -> dict[str, Any]:
 
 
 def _pid_alive(pid: int) -> bool:
+    if pid <= 0:  # os.kill(0, ...) and negative pids address process groups, not one process
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -55,6 +55,12 @@ class TrainConfig:
             if not value > 0:
                 raise ConfigError(f"--{field_name} must be > 0, got {value}. The reference uses "
                                   "k=3, m=3 for image classification.")
+        from rlo_core.losses import canonical_loss_name
+
+        try:
+            self.loss = canonical_loss_name(self.loss)
+        except ValueError as error:
+            raise ConfigError(f"{error} Pass one of them with --loss.") from error
         if self.lr is not None and not self.lr > 0:
             raise ConfigError(f"--lr must be > 0, got {self.lr}.")
         if self.max_steps is not None and self.max_steps <= 0:

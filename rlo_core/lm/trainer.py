@@ -1,0 +1,93 @@
+"""A `transformers.Trainer` that trains with any `rlo_core.losses` loss and evaluates honestly.
+
+Training goes through the Trainer's own loop with `compute_loss_func` set to `CausalLMLoss`
+(chunked, causal shift, -100 ignored). Evaluation is overridden so one forward pass yields
+both the training objective and plain cross-entropy: the logged perplexity is
+exp(CE per predicted token), never exp(objective).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+import torch
+from torch import nn
+from transformers import Trainer
+
+from rlo_core.lm.loss import DEFAULT_CHUNK_TOKENS, CausalLMLoss, objective_and_ce
+from rlo_core.lm.perplexity import causal_labels, model_device
+
+
+@dataclass
+class EvalResult:
+    objective: float  # training objective per predicted token
+    ce: float  # cross-entropy per predicted token (nats)
+    ppl: float  # exp(ce)
+    tokens: int  # predicted tokens
+
+
+def evaluate_batches(model: nn.Module, batches, criterion: nn.Module, *,
+                     chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
+                     autocast: Callable[[], Any] = contextlib.nullcontext) -> EvalResult:
+    """Objective and cross-entropy per predicted token over batches, padding excluded."""
+    device = model_device(model)
+    was_training = model.training
+    model.eval()
+    objective = ce = 0.0
+    count = 0
+    try:
+        with torch.no_grad():
+            for batch in batches:
+                input_ids = batch["input_ids"].to(device)
+                mask = batch.get("attention_mask")
+                mask = mask.to(device) if mask is not None else None
+                labels = causal_labels(input_ids, mask, batch.get("labels"))
+                with autocast():
+                    logits = model(input_ids=input_ids, attention_mask=mask).logits
+                batch_objective, batch_ce, batch_count = objective_and_ce(
+                    logits, labels.to(device), criterion, chunk_tokens or logits.shape[1])
+                objective += batch_objective
+                ce += batch_ce
+                count += batch_count
+    finally:
+        model.train(was_training)
+    if count == 0:
+        raise ValueError("The evaluation data has no predicted tokens.")
+    return EvalResult(objective / count, ce / count, math.exp(ce / count), count)
+
+
+class RLOTrainer(Trainer):
+    """Trainer with a causal-LM `criterion` and an evaluation that reports objective, CE and ppl.
+
+    `evaluate()` returns and logs eval_objective, eval_ce, eval_ppl and eval_tokens (plus
+    eval_loss, equal to eval_objective, for code that expects the Trainer's key).
+    """
+
+    def __init__(self, *args: Any, criterion: nn.Module, chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
+                 eval_autocast: Optional[Callable[[], Any]] = None, **kwargs: Any):
+        super().__init__(*args, compute_loss_func=CausalLMLoss(criterion, chunk_tokens or None),
+                         **kwargs)
+        self.criterion = criterion
+        self.chunk_tokens = chunk_tokens
+        self.eval_autocast = eval_autocast or contextlib.nullcontext
+
+    def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"):
+        dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
+        loader = torch.utils.data.DataLoader(dataset, batch_size=self.args.per_device_eval_batch_size,
+                                             shuffle=False, collate_fn=self.data_collator)
+        # NOTE: single-process evaluation; under torchrun each rank would evaluate everything.
+        result = evaluate_batches(self.model, loader, self.criterion,
+                                  chunk_tokens=self.chunk_tokens, autocast=self.eval_autocast)
+        metrics = {
+            f"{metric_key_prefix}_objective": result.objective,
+            f"{metric_key_prefix}_loss": result.objective,
+            f"{metric_key_prefix}_ce": result.ce,
+            f"{metric_key_prefix}_ppl": result.ppl,
+            f"{metric_key_prefix}_tokens": result.tokens,
+        }
+        self.log(metrics)
+        self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+        return metrics

@@ -1,0 +1,1 @@
+"""Image-classification training: config, trainer loop, callbacks and the `run_train` pipeline."""

@@ -1,0 +1,59 @@
+"""Every registered net trains one step at 32 px (10 and 100 classes) and at 64 px (200
+classes, Tiny-ImageNet sized), and `rlo models` prints its real parameter count.
+
+Transformer widths are cut to TEST_WIDTH to keep the suite fast on a CPU; depth, heads,
+patch and window sizes stay as registered. Nets with a fixed width ignore it.
+"""
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from rlo_core.losses import rlo_loss
+from rlo_core.models import NETS, count_parameters, create_net
+
+# A multiple of every head count in the registry (6, 8 and 16), so every net accepts it.
+TEST_WIDTH = 96
+CASES = [(10, 32), (100, 32), (200, 64)]
+
+
+@pytest.fixture(scope="module")
+def table_counts() -> dict[str, int]:
+    """Return {net name: parameter count} parsed from `rlo models` at 10 classes, 32 px."""
+    from rlo_cli.app import app
+    from rlo_cli.common import console
+
+    old_width = console.width
+    console.width = 400  # one line per row, so every cell can be read back
+    try:
+        result = CliRunner().invoke(app, ["models", "--num-classes", "10", "--image-size", "32",
+                                          "--dim-head", str(TEST_WIDTH)])
+    finally:
+        console.width = old_width
+    assert result.exit_code == 0, result.output
+    counts = {}
+    for line in result.output.splitlines():
+        cells = [cell.strip() for cell in line.split("│")[1:-1]]
+        if len(cells) == 7 and cells[5].replace(",", "").isdigit():
+            counts[cells[0]] = int(cells[5].replace(",", ""))
+    return counts
+
+
+@pytest.mark.parametrize("classes,size", CASES, ids=[f"{c}cls-{s}px" for c, s in CASES])
+@pytest.mark.parametrize("name", sorted(NETS))
+def test_net_trains_one_step(name, classes, size, table_counts):
+    torch.manual_seed(0)
+    model = create_net(name.upper(), classes, size, dim_head=TEST_WIDTH, load_pretrained=False)
+    images = torch.randn(2, 3, size, size)
+    targets = torch.tensor([0, classes - 1])
+
+    logits = model(images)
+    loss = rlo_loss(logits, targets)
+    loss.backward()
+
+    assert logits.shape == (2, classes)
+    assert torch.isfinite(loss)
+    without_grad = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert without_grad == []
+    if (classes, size) == (10, 32):
+        assert table_counts[name] == count_parameters(model)
