@@ -235,18 +235,32 @@ def _describe_failure(rank: int, failure) -> str:
     return f"rank {rank} (local rank {failure.local_rank}, pid {failure.pid}) {outcome}"
 
 
+def _root_causes(error) -> tuple[list[int], list[int]]:
+    """Split failed ranks into causes and ranks that torchrun stopped with SIGTERM (exit code
+    143 from RankStopped, or -15 when the signal killed the process)."""
+    stopped = [rank for rank, failure in sorted(error.failures.items())
+               if failure.exitcode in (-signal.SIGTERM, 128 + signal.SIGTERM)]
+    causes = [rank for rank in sorted(error.failures) if rank not in stopped]
+    return (causes, stopped) if causes else (stopped, [])
+
+
 def describe_failures(error, resume_hint: str = "") -> str:
-    """One paragraph naming every failed rank of a torchrun ChildFailedError."""
-    failed = [_describe_failure(rank, error.failures[rank]) for rank in sorted(error.failures)]
-    first_rank, _ = error.get_first_failure()
-    return (f"The distributed job failed: {'; '.join(failed)}. Rank {first_rank} failed first; "
-            "torchrun then stopped the remaining processes. Each rank's own error message is "
-            f"printed above. {resume_hint}").strip()
+    """One paragraph naming the failed ranks of a torchrun ChildFailedError."""
+    causes, stopped = _root_causes(error)
+    message = "The distributed job failed: " + "; ".join(
+        _describe_failure(rank, error.failures[rank]) for rank in causes) + "."
+    if stopped:
+        message += " torchrun then stopped " + "; ".join(
+            f"rank {rank} (pid {error.failures[rank].pid})" for rank in stopped) + "."
+    message += " Each rank's own error message, if it printed one, is above."
+    return f"{message} {resume_hint}".strip()
 
 
 def failure_exit_code(error) -> int:
-    """The first failed rank's exit code, or 128 + signal number when it was killed."""
-    _, failure = error.get_first_failure()
+    """The exit code of the lowest failed rank that was not stopped by torchrun, or 128 +
+    signal number when a signal killed it."""
+    causes, _ = _root_causes(error)
+    failure = error.failures[causes[0]]
     if failure.exitcode < 0:
         return 128 - failure.exitcode
     return failure.exitcode or 1

@@ -31,9 +31,10 @@ def write_cifar10(data_dir):
         rows = cifar_rows(PER_BATCH, number)
         labels = [(number + i) % 10 for i in range(PER_BATCH)]
         batches[number] = (rows, labels)
+        filenames = [f"img_{number}_{i}.png" for i in range(PER_BATCH)]
         write_pickle(folder / f"data_batch_{number}",
                      {"batch_label": f"training batch {number} of 5", "labels": labels,
-                      "data": rows, "filenames": [f"img_{number}_{i}.png" for i in range(PER_BATCH)]})
+                      "data": rows, "filenames": filenames})
     test_rows = cifar_rows(TEST_IMAGES, 99)
     write_pickle(folder / "test_batch", {"batch_label": "testing batch 1 of 1",
                                          "labels": [9, 8, 7, 6], "data": test_rows,

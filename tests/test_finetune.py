@@ -10,7 +10,7 @@ from rlo_cli.app import app
 from rlo_core.lm.blocks import build_blocks
 from rlo_core.lm.models import build_tiny_model, load_causal_lm
 from rlo_core.lm.perplexity import token_perplexity
-from rlo_core.lm.text_data import load_pydoc
+from rlo_core.lm.text_data import load_pydoc, load_text_splits
 from rlo_core.runs import read_jsonl
 
 runner = CliRunner()
@@ -23,18 +23,27 @@ def tiny_opt(tmp_path_factory):
                             hidden_size=32, layers=2, heads=4, context=128)
 
 
-def smoke_args(model, runs_dir, *extra):
-    return ["finetune", "--model", str(model), "--dataset", "pydoc", "--block-size", "64",
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """About 60,000 characters of pydoc paragraphs, split by text:PATH into 90/5/5."""
+    path = tmp_path_factory.mktemp("corpus") / "corpus.txt"
+    path.write_text("\n\n".join(load_pydoc().train[:400]))
+    return path
+
+
+def smoke_args(model, runs_dir, *extra, corpus=None):
+    dataset = f"text:{corpus}" if corpus else "pydoc"
+    return ["finetune", "--model", str(model), "--dataset", dataset, "--block-size", "64",
             "--batch-size", "4", "--grad-accum", "1", "--lr", "3e-3", "--warmup-steps", "0",
-            "--max-eval-blocks", "6", "--eval-seqlen", "64", "--log-every", "1",
+            "--max-eval-blocks", "6", "--eval-seqlen", "64", "--log-every", "1", "--chunk-tokens", "64",
             "--device", "cpu", "--runs-dir", str(runs_dir), *extra]
 
 
 @pytest.fixture(scope="module")
-def smoke_run(tiny_opt, tmp_path_factory):
+def smoke_run(tiny_opt, corpus, tmp_path_factory):
     runs_dir = tmp_path_factory.mktemp("finetune-runs")
     result = runner.invoke(app, smoke_args(tiny_opt, runs_dir, "--loss", "rlo", "--max-steps", "3",
-                                           "--eval-steps", "2"))
+                                           "--eval-steps", "2", corpus=corpus))
     run_dirs = [p for p in runs_dir.iterdir() if p.is_dir()]
     return result, run_dirs[0] if run_dirs else None
 
@@ -87,10 +96,11 @@ def test_saved_model_loads_with_transformers(smoke_run):
     assert type(model).__name__ == "OPTForCausalLM"
 
 
-def test_saved_model_reproduces_final_val_ppl(smoke_run):
+def test_saved_model_reproduces_final_val_ppl(smoke_run, corpus):
     _, run_dir = smoke_run
     model, tokenizer = load_causal_lm(str(run_dir / "model"))
-    blocks = build_blocks(tokenizer, load_pydoc().validation, 64, split="validation", max_blocks=6)
+    validation = load_text_splits(f"text:{corpus}").validation
+    blocks = build_blocks(tokenizer, validation, 64, split="validation", max_blocks=6)
     batches = [{"input_ids": blocks.blocks[i: i + 4]} for i in range(0, len(blocks), 4)]
     final = [r for r in read_jsonl(run_dir / "metrics.jsonl") if r["split"] == "val"][-1]
     assert token_perplexity(model, batches).perplexity == pytest.approx(final["ppl"], rel=1e-4)
@@ -104,10 +114,10 @@ def test_resume_continues_from_checkpoint(smoke_run):
     assert [r["step"] for r in train] == [1, 2, 3, 4]
 
 
-def test_non_finite_loss_stops_with_exit_code_3(tiny_opt, tmp_path):
+def test_non_finite_loss_stops_with_exit_code_3(tiny_opt, corpus, tmp_path):
     # exp(CE / k) with k = 0.001 overflows float32 on the first step.
     result = runner.invoke(app, smoke_args(tiny_opt, tmp_path, "--loss", "rlo-convex", "--k",
-                                           "0.001", "--max-steps", "2"))
+                                           "0.001", "--max-steps", "2", corpus=corpus))
     assert result.exit_code == 3
     assert "No checkpoint had been saved yet" in result.output
 
@@ -142,3 +152,16 @@ def test_fp16_on_cpu_is_rejected(tiny_opt, tmp_path):
 def test_shipped_profiles_resolve(profile, model):
     result = runner.invoke(app, ["finetune", "--profile", profile, "--print-config"])
     assert f"model: {model}" in result.output
+
+
+def test_last_good_checkpoint_skips_nan_weights(tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    from rlo_core.lm.checkpoints import last_good_checkpoint
+
+    for step, value in ((2, 1.0), (4, float("nan"))):
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        save_file({"weight": torch.full((3,), value)}, str(folder / "model.safetensors"))
+    assert last_good_checkpoint(tmp_path).name == "checkpoint-2"

@@ -95,3 +95,10 @@ def test_save_replaces_existing_folder(tiny_folders, tmp_path):
     (target / "stale.txt").write_text("old")
     save_causal_lm(model, tokenizer, target)
     assert not (target / "stale.txt").exists()
+
+
+def test_preset_is_built_into_cache_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("RLO_CACHE_DIR", str(tmp_path / "cache"))
+    _, tokenizer = load_causal_lm("tiny-llama")
+    assert (tmp_path / "cache" / "models" / "tiny-llama-v1" / "model.safetensors").is_file()
+    assert len(tokenizer) == 4096

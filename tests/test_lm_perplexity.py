@@ -34,7 +34,7 @@ def wikitext(tmp_path):
     folder.mkdir()
     article = "\n".join(["", " = Rooted losses = ", "",
                          " The rooted logistic objective weighs every sample by a root of its "
-                         "probability , and it was tested on images and text . "] * 12)
+                         "probability , and it was tested on images and text . "] * 4)
     for name in ("wiki.train.raw", "wiki.valid.raw", "wiki.test.raw"):
         (folder / name).write_text(article + "\n")
     return load_text_splits("wikitext2", data_dir=tmp_path)

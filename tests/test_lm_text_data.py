@@ -24,7 +24,7 @@ def test_pydoc_split_is_deterministic():
     assert first.validation == second.validation
 
 
-def test_pydoc_splits_are_disjoint_by_position():
+def test_deterministic_split_uses_row_index():
     rows = [f"row {i}" for i in range(45)]
     train, validation, test = deterministic_split(rows)
     assert validation == ["row 18", "row 38"]

@@ -66,6 +66,11 @@ def train_loss(app: DashboardApp):
     return next(line for line in chart(app).view.lines if line.label.endswith("train loss"))
 
 
+def compared_runs(app: DashboardApp) -> set[str]:
+    """Run names prefixed to the chart's lines (empty unless several runs are overlaid)."""
+    return {line.label.split(": ")[0] for line in chart(app).view.lines if ": " in line.label}
+
+
 def append(path: Path, text: str) -> None:
     with open(path, "a", encoding="utf-8") as handle:
         handle.write(text)
@@ -97,7 +102,7 @@ async def test_marking_two_runs_overlays(two_runs):
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, loaded(app, beta))
         await pilot.press("space", "up", "space")
-        await wait_for(pilot, lambda: len(chart(app).view.lines) == 4)
+        await wait_for(pilot, lambda: compared_runs(app) == {"alpha", "beta"})
         labels = [line.label for line in chart(app).view.lines]
         assert labels == ["alpha: train loss", "alpha: val loss", "beta: train loss", "beta: val loss"]
         assert app.dashboard.marked == {alpha, beta}
@@ -109,10 +114,10 @@ async def test_unmarking_ends_compare(two_runs):
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, loaded(app, beta))
         await pilot.press("space", "up", "space")
-        await wait_for(pilot, lambda: len(chart(app).view.lines) == 4)
+        await wait_for(pilot, lambda: compared_runs(app) == {"alpha", "beta"})
         await pilot.press("space", "down", "space")
         await wait_for(pilot, lambda: not app.dashboard.marked)
-        assert all(":" not in line.label for line in chart(app).view.lines)
+        assert compared_runs(app) == set()
 
 
 async def test_appended_lines_update_chart(two_runs):
@@ -191,7 +196,8 @@ async def test_no_gpu_panel_shows_cpu_and_memory(two_runs):
         await wait_for(pilot, lambda: app.dashboard.local_samples)
         await wait_for(pilot, lambda: "This machine" in system_text(app))
         local_part = system_text(app).split("This machine", 1)[1]
-        assert " CPU " in local_part and " Mem " in local_part
+        assert " CPU " in local_part
+        assert " Mem " in local_part
 
 
 async def test_run_gpu_samples_shown(two_runs):
@@ -201,6 +207,18 @@ async def test_run_gpu_samples_shown(two_runs):
         await wait_for(pilot, loaded(app, beta))
         await wait_for(pilot, lambda: "GPU0" in system_text(app))
         assert "°C" in system_text(app)
+
+
+async def test_corrupt_files_do_not_crash(two_runs):
+    runs, _, beta = two_runs
+    (beta / "status.json").write_bytes(b"\xff\xfe not utf-8")
+    append(beta / "system.jsonl", json.dumps({"cpu_pct": "high", "gpus": {"0": 1}}) + "\n"
+           + json.dumps({"gpus": [{"index": 0, "util_pct": "x", "temp_c": "hot"}, 7]}) + "\n")
+    app = make_app(runs)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, loaded(app, beta))
+        await wait_for(pilot, lambda: "GPU0" in system_text(app))
+        assert app.dashboard.summaries[beta].state == "unknown"
 
 
 async def test_deleted_run_disappears(two_runs):
@@ -287,8 +305,8 @@ async def test_export_writes_png(two_runs):
         await wait_for(pilot, loaded(app, beta))
         await pilot.press("e")
         await app.workers.wait_for_complete()
-        pngs = list((beta / "plots").glob("loss-*.png"))
-        assert len(pngs) == 1
+        pngs = sorted((beta / "plots").glob("*.png"))
+        assert sorted(path.name.split("-")[0] for path in pngs) == ["ce", "loss"]
         assert pngs[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -49,7 +49,7 @@ def register(app: typer.Typer) -> None:
         profile: Optional[str] = typer.Option(None, "--profile", help="Profile name or YAML path; flags override it."),
         save_profile: Optional[str] = typer.Option(None, "--save-profile", help="Save the resolved options as a user profile and exit."),
         print_config: bool = typer.Option(False, "--print-config", help="Print the resolved configuration and exit."),
-        resume: Optional[str] = typer.Option(None, "--resume", help="Continue a run from its newest checkpoint: its directory, name, or 'last'."),
+        resume: Optional[str] = typer.Option(None, "--resume", help="Continue a run from its newest checkpoint with finite weights. Pass its directory, name, or 'last'."),
     ) -> None:
         """Finetune a causal language model and report perplexity before and after."""
         values = dict(locals())
@@ -59,6 +59,7 @@ def register(app: typer.Typer) -> None:
 
             overrides = explicit_options(ctx, values)
             overrides.pop("runs_dir", None)
+            hide_transformers_progress_bars()
             print_summary(resume_finetune(resume, runs_dir=runs_dir, overrides=overrides))
             return
         config = resolve_command_config(ctx, FinetuneConfig, "finetune", values, profile=profile,
@@ -67,7 +68,15 @@ def register(app: typer.Typer) -> None:
             return
         from rlo_core.lm.finetune import run_finetune
 
+        hide_transformers_progress_bars()
         print_summary(run_finetune(config))
+
+
+def hide_transformers_progress_bars() -> None:
+    """Turn off the tqdm bars of weight loading and saving, because Rich progress and logs replace them."""
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
 
 
 def print_summary(result) -> None:

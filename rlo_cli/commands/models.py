@@ -15,7 +15,7 @@ def register(app: typer.Typer) -> None:
     def models(
         dataset: Optional[str] = typer.Option(None, "--dataset", help="Take the class count and image size from this data set (for example cifar100)."),
         num_classes: Optional[int] = typer.Option(None, "--num-classes", help="Class count for the parameter counts [default: the data set's, else 10]."),
-        image_size: Optional[int] = typer.Option(None, "--image-size", help="Input size in pixels [default: the data set's, else each net's own]."),
+        image_size: Optional[int] = typer.Option(None, "--image-size", help="Input size in pixels [default: the data set's, else each net's own; 384 for vit_timm]."),
         patch: Optional[int] = typer.Option(None, "--patch", help="Patch size (window size for Swin) in pixels [default: each net's own]."),
         dim_head: Optional[int] = typer.Option(None, "--dim-head", help="Transformer embedding width [default: each net's own]."),
     ) -> None:
@@ -43,7 +43,9 @@ def register(app: typer.Typer) -> None:
             size = preferred_image_size(spec.name, image_size, dataset_size)
             notes = spec.notes
             try:
-                params = f"{count_net_parameters(spec.name, num_classes, size, patch=patch, dim_head=dim_head):,}"
+                count = count_net_parameters(spec.name, num_classes, size, patch=patch,
+                                             dim_head=dim_head)
+                params = f"{count:,}"
             except RloError as error:  # a size this net cannot take is reported, not fatal
                 params = "n/a"
                 notes = f"{notes}. {error}"

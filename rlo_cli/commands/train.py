@@ -66,9 +66,13 @@ def register(app: typer.Typer) -> None:
         values = {name: value for name, value in locals().items()
                   if name not in launch.LAUNCH_PARAMETERS}
         distributed = launch.LaunchOptions.from_values(locals())
+        start_distributed = False
         if launch.inside_torchrun():
             launch.prepare_worker(nproc)
-        elif distributed.requested and resume is not None:
+        else:
+            distributed.validate()
+            start_distributed = distributed.requested
+        if start_distributed and resume is not None:
             start_workers(distributed)
             return
         if resume is not None:
@@ -83,7 +87,7 @@ def register(app: typer.Typer) -> None:
                                         save_profile=save_profile, print_config=print_config)
         if config is None:
             return
-        if distributed.requested and not launch.inside_torchrun():
+        if start_distributed:
             config.validate()  # one clear error here instead of one per process
             start_workers(distributed)
             return

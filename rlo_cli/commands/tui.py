@@ -17,10 +17,10 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def tui(
         runs: Optional[List[str]] = typer.Argument(
-            None, help="Runs to show (directory, name or 'last') [default: every run in --runs-dir]."),
+            None, help="Runs to show (directory, name or 'last') \\[default: every run in --runs-dir]."),
         runs_dir: Optional[Path] = typer.Option(
             None, "--runs-dir", envvar="RLO_RUNS_DIR",
-            help="Folder holding the run directories [default: ./runs]."),
+            help="Folder holding the run directories \\[default: ./runs]."),
         refresh: float = typer.Option(
             DEFAULT_REFRESH_S, "--refresh", metavar="SECONDS",
             help="Seconds between reads of the run files."),

@@ -18,8 +18,8 @@ DEFAULT_REFRESH_S = 0.5
 class DashboardApp(App[str | None]):
     """Live dashboard of run directories.
 
-    `child` is a process started by `launch_with_dashboard`; while it runs, quitting asks
-    whether to stop it or detach, and `run()` returns "stop" or "detach". Otherwise `run()`
+    `child` is a process started by `launch_with_dashboard`. While it runs, quitting opens a
+    dialog to stop it or detach, and `run()` returns "stop" or "detach". Otherwise `run()`
     returns None.
     """
 

@@ -1,4 +1,4 @@
-"""Which charts each command gets, and the plain-data view of a chart built from run histories."""
+"""Chart definitions per command, and the plain-data view of a chart built from run histories."""
 
 from __future__ import annotations
 
@@ -23,45 +23,44 @@ class SeriesSpec:
 
 @dataclass(frozen=True)
 class ChartSpec:
-    """A chart: its title, the metric exported to PNG, its series, and line or bar kind."""
+    """A chart: its title, its series, and line or bar kind."""
 
     title: str
-    metric: str
     series: tuple[SeriesSpec, ...]
     kind: str = "line"
 
 
 EVAL = ("val", "eval")
 
-LOSS = ChartSpec("Loss", "loss", (
+LOSS = ChartSpec("Loss", (
     SeriesSpec(("train",), "loss", "train loss"),
     SeriesSpec(EVAL, "loss", "val loss"),
     SeriesSpec(("test",), "loss", "test loss"),
     SeriesSpec(("train",), "ce", "train CE", compare=False),
     SeriesSpec(EVAL, "ce", "val CE", compare=False),
 ))
-ACCURACY = ChartSpec("Accuracy", "acc", (
+ACCURACY = ChartSpec("Accuracy", (
     SeriesSpec(("train",), "acc", "train acc"),
     SeriesSpec(EVAL, "acc", "val acc"),
     SeriesSpec(("test",), "acc", "test acc"),
 ))
-LEARNING_RATE = ChartSpec("LR", "lr", (SeriesSpec(("train",), "lr", "lr"),))
-PERPLEXITY = ChartSpec("Perplexity", "ppl", (
+LEARNING_RATE = ChartSpec("LR", (SeriesSpec(("train",), "lr", "lr"),))
+PERPLEXITY = ChartSpec("Perplexity", (
     SeriesSpec(EVAL, "ppl", "eval ppl"),
     SeriesSpec(("train",), "ppl", "train ppl", compare=False),
 ))
-EVAL_OBJECTIVE = ChartSpec("Eval objective", "eval_objective", (
+EVAL_OBJECTIVE = ChartSpec("Eval objective", (
     SeriesSpec(EVAL, "eval_objective", "eval objective"),
 ))
-QUANTIZED_PERPLEXITY = ChartSpec("Perplexity", "ppl", (
+QUANTIZED_PERPLEXITY = ChartSpec("Perplexity", (
     SeriesSpec(("eval", "val", "test"), "ppl", "ppl"),
 ), kind="bars")
-GAN_LOSSES = ChartSpec("GAN losses", "g_loss", (
+GAN_LOSSES = ChartSpec("GAN losses", (
     SeriesSpec(None, "g_loss", "G loss"),
     SeriesSpec(None, "d_loss", "D loss"),
     SeriesSpec(None, "r1", "R1", compare=False),
 ))
-FID = ChartSpec("FID", "fid", (SeriesSpec(None, "fid", "FID"),))
+FID = ChartSpec("FID", (SeriesSpec(None, "fid", "FID"),))
 
 CHARTS: dict[str, tuple[ChartSpec, ...]] = {
     "train": (LOSS, ACCURACY, LEARNING_RATE),
@@ -69,7 +68,7 @@ CHARTS: dict[str, tuple[ChartSpec, ...]] = {
     "quantize": (QUANTIZED_PERPLEXITY,),
     "gan": (GAN_LOSSES, FID),
 }
-GENERIC_CHARTS = (ChartSpec("Loss", "loss", (SeriesSpec(None, "loss", "loss"),)),)
+GENERIC_CHARTS = (ChartSpec("Loss", (SeriesSpec(None, "loss", "loss"),)),)
 
 
 def charts_for(command: str | None) -> tuple[ChartSpec, ...]:
@@ -128,8 +127,8 @@ def _lines(spec: ChartSpec, history: RunHistory, run: str | None, compare: bool,
         for split, series in found:
             xs, ys = series.steps, series.values
             if log_scale:  # a log axis cannot show zero or negative values
-                kept = [(x, y) for x, y in zip(xs, ys) if y > 0]
-                xs, ys = [x for x, _ in kept], [y for _, y in kept]
+                positive = [(x, y) for x, y in zip(xs, ys) if y > 0]
+                xs, ys = [x for x, _ in positive], [y for _, y in positive]
             if not xs:
                 continue
             xs, ys = decimate(xs, ys)

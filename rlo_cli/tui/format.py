@@ -31,7 +31,8 @@ def progress_fraction(status: dict[str, Any]) -> float | None:
 
 
 def progress_text(status: dict[str, Any], state: str, width: int = 8) -> str:
-    """A bar and a counter, for example `████▌    ep 3/5`; finished runs show a full bar."""
+    """Format a bar and a counter, for example `████▌··· ep 3/5`. A finished run gets a full
+    bar."""
     fraction = progress_fraction(status)
     if fraction is None and state == "finished":
         fraction = 1.0
@@ -77,6 +78,13 @@ def elapsed_seconds(status: dict[str, Any], state: str, now: float) -> float | N
     return None if end is None else end - started
 
 
+def unit_text(value: Any, unit: str) -> str:
+    """Format a rounded number with its unit, for example `61°C` or `420 W`. Return an empty
+    string for anything but a number."""
+    number = _number(value)
+    return "" if number is None else f" {number:.0f}{unit}"
+
+
 def value_text(value: Any) -> str:
     """Four significant digits, for example `0.8125`, `12.35`, `3.1e-05`."""
     number = _number(value)
@@ -93,10 +101,11 @@ def best_text(status: dict[str, Any]) -> str:
     return f"{name} {value}" if name else value
 
 
-def sparkline(values: Sequence[float | None], width: int, low: float | None = None,
+def sparkline(values: Sequence[Any], width: int, low: float | None = None,
               high: float | None = None) -> str:
-    """The last `width` values as block characters; missing values show as spaces."""
-    recent = list(values)[-width:]
+    """Draw the last `width` values as block characters, with a space for a missing or
+    non-numeric value."""
+    recent = [_number(value) for value in list(values)[-width:]]
     numbers = [v for v in recent if v is not None]
     if not numbers:
         return ""

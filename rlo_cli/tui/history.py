@@ -18,7 +18,8 @@ EVENT_LINES = 200  # events.log lines kept per run
 
 
 def _number(value: Any) -> float | None:
-    """The value as a finite float, or None for anything else (bool, str, NaN, inf, None)."""
+    """Convert an int or finite float to float. Return None for anything else (bool, str, NaN,
+    inf, None)."""
     kind = type(value)
     if kind is float:
         return value if math.isfinite(value) else None

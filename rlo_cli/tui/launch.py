@@ -26,7 +26,7 @@ LOG_TAIL_LINES = 20
 
 
 def child_command(argv: list[str]) -> list[str]:
-    """The `rlo` command line for the child: the same arguments without `--tui`."""
+    """Build the `rlo` command line for the child: the same arguments without `--tui`."""
     return [sys.executable, "-m", "rlo_cli", *(arg for arg in argv if arg != "--tui")]
 
 
@@ -38,8 +38,8 @@ def start_child(command: list[str], runs_dir: Path, log_path: Path) -> subproces
 
 
 def find_child_run(child: subprocess.Popen, runs_dir: Path, before: set[Path]) -> Path | None:
-    """The run directory of `child`: a new one, or an existing one whose status names its pid
-    (a resumed run)."""
+    """Return the run directory of `child`: a new one, or an existing one whose status records
+    the child's pid (a resumed run)."""
     for path in reversed(find_runs(runs_dir)):
         if path not in before:
             return path
@@ -87,7 +87,7 @@ def stop_child(child: subprocess.Popen, timeout_s: float = STOP_TIMEOUT_S) -> in
 def launch_with_dashboard(argv: list[str], runs_dir: Path) -> int:
     """Run `rlo <argv>` as a child process and open the dashboard on its run directory.
 
-    `argv` holds the arguments after `rlo` (for example `["train", "--profile", "quickstart",
+    `argv` contains the arguments after `rlo` (for example `["train", "--profile", "quickstart",
     "--tui"]`); `--tui` is dropped. `runs_dir` must be where the child writes its run, that is
     its `--runs-dir` if given, else the default. Quitting the dashboard asks whether to stop the
     run or detach from it. Returns an exit code for the CLI: the child's, or 0 after a detach.
@@ -131,3 +131,9 @@ def launch_with_dashboard(argv: list[str], runs_dir: Path) -> int:
     if code not in (0, 130) and state != "finished":
         console.print(log_tail(log_path), highlight=False, markup=False)
     return code
+
+
+def dashboard_for_command(runs_dir: str | None) -> int:
+    """Re-run the current `rlo ...` command line without `--tui` under the dashboard."""
+    folder = Path(runs_dir or os.environ.get("RLO_RUNS_DIR") or "runs")
+    return launch_with_dashboard(sys.argv[1:], folder)

@@ -13,7 +13,7 @@ from rlo_core.runs.system import NvmlReader
 
 @dataclass(frozen=True)
 class LocalSample:
-    """One reading of this machine. `gpu_reason` says why `gpus` is empty."""
+    """One reading of this machine. `gpu_reason` explains why `gpus` is empty."""
 
     host: str
     cpu_pct: float

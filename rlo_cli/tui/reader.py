@@ -38,7 +38,7 @@ class RunSummary:
 
 @dataclass
 class RunDelta:
-    """What changed in one run's files since the previous read."""
+    """The changes to one run's files since the previous read."""
 
     path: Path
     metrics: MetricChunk = field(default_factory=MetricChunk)
@@ -57,8 +57,8 @@ class RunDelta:
 
 
 def default_run(summaries: list[RunSummary], preferred: Path | None = None) -> Path | None:
-    """The run to select first: `preferred` if listed, else the newest running run, else the
-    newest run."""
+    """Return the run to select first: `preferred` if listed, else the newest running run, else
+    the newest run."""
     paths = [summary.path for summary in summaries]
     if preferred in paths:
         return preferred
@@ -189,7 +189,11 @@ class RunsReader:
         cached = self._status_cache.get(path)
         if cached is not None and cached[0] == key:
             return cached[1]
-        status = read_status(path)
+        try:
+            status = read_status(path)
+        except ValueError as error:  # bytes that are not UTF-8
+            log.debug("Could not read %s/status.json: %s", path, error)
+            status = {"state": "unknown"}
         self._status_cache[path] = (key, status)
         return status
 
@@ -213,12 +217,12 @@ class RunsReader:
             status = self._status(path)
             command = self._command(path)
             summaries.append(RunSummary(path=path, name=run_name(path), command=command,
-                                        state=effective_state(status, now), status=status))
-        for gone in set(self._status_cache) - set(paths):
-            self._status_cache.pop(gone, None)
-            self._command_cache.pop(gone, None)
-            self._files.pop(gone, None)
-            self._reported.discard(gone)
+                                        state=str(effective_state(status, now)), status=status))
+        for removed in set(self._status_cache) - set(paths):
+            self._status_cache.pop(removed, None)
+            self._command_cache.pop(removed, None)
+            self._files.pop(removed, None)
+            self._reported.discard(removed)
         return summaries
 
     def read(self, paths: list[Path]) -> list[RunDelta]:

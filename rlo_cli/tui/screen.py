@@ -1,8 +1,8 @@
 """The dashboard screen: run list, charts, system panel and log tail, and the keys that drive them.
 
 State the user changes (selection, marks, log scale, pause, chart) lives in reactive attributes
-whose watchers redraw the panels. Disk reads run in a thread worker started by a timer; the
-worker posts `FilesRead` and the handler merges it into the run histories on the UI thread.
+whose watchers redraw the panels. A timer starts disk reads in a thread worker. The worker
+posts `FilesRead`, and its handler merges the new data into the run histories on the UI thread.
 """
 
 from __future__ import annotations
@@ -15,16 +15,17 @@ from textual import events, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header
 
-from rlo_cli.tui.charts import ChartSpec, ChartView, build_chart_view, charts_for
+from rlo_cli.tui.charts import ChartSpec, charts_for
 from rlo_cli.tui.export import export_chart
 from rlo_cli.tui.history import RunHistory
 from rlo_cli.tui.local import LocalSample, LocalSampler
-from rlo_cli.tui.reader import RunDelta, RunsReader, RunSummary, default_run
+from rlo_cli.tui.messages import FilesRead, LocalSampled
+from rlo_cli.tui.reader import RunsReader, RunSummary, default_run
+from rlo_cli.tui.store import RunStore
 from rlo_cli.tui.widgets.chart import ChartPanel
 from rlo_cli.tui.widgets.dialogs import HelpScreen
 from rlo_cli.tui.widgets.events_panel import EventsPanel
@@ -36,23 +37,6 @@ SHORT_HEIGHT = 30  # below this many rows the events.log panel is hidden to leav
 LOCAL_INTERVAL_S = 1.0  # live NVML/psutil samples of this machine at most this often
 LOCAL_HISTORY = 60
 RUN_SYSTEM_HISTORY = 60
-
-
-class FilesRead(Message):
-    """New data from the reader thread. `summaries` is None when the run list was not read."""
-
-    def __init__(self, summaries: list[RunSummary] | None, deltas: list[RunDelta]) -> None:
-        super().__init__()
-        self.summaries = summaries
-        self.deltas = deltas
-
-
-class LocalSampled(Message):
-    """A sample of this machine from the sampler thread."""
-
-    def __init__(self, sample: LocalSample) -> None:
-        super().__init__()
-        self.sample = sample
 
 
 class DashboardScreen(Screen):
@@ -82,14 +66,20 @@ class DashboardScreen(Screen):
         self.sampler = sampler
         self.refresh_seconds = refresh_seconds
         self.initial_selection = initial_selection
-        self.summaries: dict[Path, RunSummary] = {}
-        self.histories: dict[Path, RunHistory] = {}
+        self.store = RunStore()
         self.local_samples: deque[LocalSample] = deque(maxlen=LOCAL_HISTORY)
         self.reads_done = 0
         self._reading = False
         self._read_again = False
         self._sampling = False
-        self._chart_key: tuple | None = None
+
+    @property
+    def summaries(self) -> dict[Path, RunSummary]:
+        return self.store.summaries
+
+    @property
+    def histories(self) -> dict[Path, RunHistory]:
+        return self.store.histories
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -178,31 +168,16 @@ class DashboardScreen(Screen):
         if message.summaries is not None:
             self._merge_summaries(message.summaries)
         for delta in message.deltas:
-            if delta.path not in self.summaries:
-                continue
-            history = self.histories.setdefault(delta.path, RunHistory(delta.path))
-            if delta.metrics.records or delta.metrics_reset or not history.loaded:
-                history.add_chunk(delta.metrics, reset=delta.metrics_reset)
-            if delta.system or delta.system_reset:
-                history.add_system(delta.system, reset=delta.system_reset)
-            if delta.events or delta.events_reset:
-                history.add_events(delta.events, reset=delta.events_reset)
-            if delta.bad_metric_lines != history.bad_metric_lines:
-                history.bad_metric_lines = delta.bad_metric_lines
-                history.version += 1
-            history.loaded = True
+            self.store.apply(delta)
         self.update_views()
         if self._read_again:
             self._read_again = False
             self.request_read()
 
     def _merge_summaries(self, summaries: list[RunSummary]) -> None:
-        previous = self.summaries
-        self.summaries = {summary.path: summary for summary in summaries}
-        for gone in set(previous) - set(self.summaries):
-            self.histories.pop(gone, None)
-            if gone == self.selected or gone in self.marked:
-                self.notify(f"Run {previous[gone].name} was removed from disk.", severity="warning")
+        for path, summary in self.store.set_summaries(summaries).items():
+            if path == self.selected or path in self.marked:
+                self.notify(f"Run {summary.name} was removed from disk.", severity="warning")
         if not self.marked <= set(self.summaries):
             self.marked = frozenset(p for p in self.marked if p in self.summaries)
         table = self.query_one(RunTable)
@@ -230,24 +205,14 @@ class DashboardScreen(Screen):
         return charts_for(summary.command if summary else None)
 
     def compared_paths(self) -> list[Path]:
-        """The runs drawn on the chart: the selected one plus every marked run, in list order."""
+        """Return the runs drawn on the chart: the selected one and every marked run, in list
+        order."""
         chosen = set(self.marked) | ({self.selected} if self.selected else set())
         return [path for path in self.summaries if path in chosen]
 
     def current_spec(self) -> ChartSpec:
         specs = self.chart_specs()
         return specs[min(self.chart_index, len(specs) - 1)]
-
-    def chart_view(self) -> ChartView:
-        paths = self.compared_paths()
-        runs = [(self.summaries[p].name, self.histories.get(p)) for p in paths]
-        view = build_chart_view(self.current_spec(), runs, log_scale=self.log_scale)
-        if not paths:
-            where = self.reader.explicit and "the given runs" or str(self.reader.runs_dir)
-            view = ChartView(title="No runs", message=(
-                f"No runs under {where} yet. New runs appear here as they start, "
-                "for example: rlo train --profile quickstart"))
-        return view
 
     def update_views(self) -> None:
         self._update_chart()
@@ -264,27 +229,13 @@ class DashboardScreen(Screen):
             local=tuple(self.local_samples))
 
     def _update_chart(self) -> None:
-        paths = self.compared_paths()
-        versions = tuple(self.histories[p].version if p in self.histories else -1 for p in paths)
-        key = (tuple(paths), versions, self.chart_specs(), self.chart_index, self.log_scale)
-        if key == self._chart_key:
-            return
-        self._chart_key = key
+        runs = [(self.summaries[p].name, self.histories.get(p)) for p in self.compared_paths()]
         specs = self.chart_specs()
-        view = self.chart_view()
-        bad = sum(self.histories[p].bad_metric_lines for p in paths if p in self.histories)
-        if len(paths) > 1:
-            heading = f"Comparing {len(paths)} runs"
-        else:
-            heading = self.summaries[paths[0]].name if paths else "Charts"
-        notes = []
-        if view.log_scale:
-            notes.append("log scale")
-        if bad:
-            notes.append(f"{bad} unreadable metric lines skipped")
-        self.query_one(ChartPanel).show(view, tuple(s.title for s in specs),
-                                        min(self.chart_index, len(specs) - 1), heading,
-                                        " · ".join(notes))
+        where = "the given runs" if self.reader.explicit else str(self.reader.runs_dir)
+        self.query_one(ChartPanel).draw(
+            runs, specs, min(self.chart_index, len(specs) - 1), self.log_scale,
+            no_runs_message=(f"No runs under {where} yet. New runs appear here as they start, "
+                             "for example: rlo train --profile quickstart"))
 
     def _update_subtitle(self) -> None:
         where = str(self.reader.runs_dir) if self.reader.explicit is None else "selected runs"
@@ -321,8 +272,11 @@ class DashboardScreen(Screen):
     # -- events and actions -------------------------------------------------------------------
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.row_key.value is not None:
-            self.selected = Path(event.row_key.value)
+        # Read the cursor instead of the event's row: events of rows added or moved to from
+        # code arrive late, after the cursor has moved on.
+        path = self.query_one(RunTable).path_at_cursor()
+        if path is not None:
+            self.selected = path
 
     def action_move(self, delta: int) -> None:
         table = self.query_one(RunTable)
@@ -355,4 +309,7 @@ class DashboardScreen(Screen):
         if not paths or self.selected is None:
             self.notify("No run to export.", severity="warning")
             return
-        export_chart(self, paths, self.selected, self.current_spec().metric, self.log_scale)
+        compare = len(paths) > 1
+        metrics = list(dict.fromkeys(series.key for series in self.current_spec().series
+                                     if series.compare or not compare))
+        export_chart(self, paths, self.selected, metrics, self.log_scale)

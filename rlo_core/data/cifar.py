@@ -1,9 +1,11 @@
 """CIFAR-10 and CIFAR-100 from the python-pickle folders, a Hugging Face folder or the Hub cache.
 
-Sources, in order: `DATA_DIR/cifar-10-batches-py` (or `cifar-100-python`) as distributed by
-the CIFAR authors; `DATA_DIR/cifar10` (or `cifar100`) holding a `save_to_disk` folder or
-parquet files with `img` and `label` (`fine_label`) columns; the Hub cache of `uoft-cs/cifar10`
-(`uoft-cs/cifar100`). With `--download`, torchvision fetches the pickle folder first.
+Sources, in order:
+- `DATA_DIR/cifar-10-batches-py` (or `cifar-100-python`), as distributed by the CIFAR authors.
+- `DATA_DIR/cifar10` (or `cifar100`) with a `save_to_disk` folder or parquet files that have
+  `img` and `label` (`fine_label`) columns.
+- The Hub cache of `uoft-cs/cifar10` (`uoft-cs/cifar100`).
+With `--download`, torchvision fetches the pickle folder first.
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ def read_batch(path: Path) -> dict:
         raise DataError(f"{path} is not a CIFAR python pickle ({error}). Extract the python "
                         "version of the archive again.") from error
     if not isinstance(batch, dict):
-        raise DataError(f"{path} holds a {type(batch).__name__}, not a CIFAR batch dict.")
+        raise DataError(f"{path} contains a {type(batch).__name__}, not a CIFAR batch dict.")
     return {key.decode() if isinstance(key, bytes) else key: value for key, value in batch.items()}
 
 
@@ -96,8 +98,8 @@ def batch_tensors(path: Path, label_key: str) -> tuple[torch.Tensor, torch.Tenso
     labels = np.asarray(batch[label_key], dtype=np.int64)
     if data.ndim != 2 or data.shape[1] != 3 * NATIVE_SIZE * NATIVE_SIZE or \
             len(labels) != len(data):
-        raise DataError(f"{path} holds data of shape {data.shape} with {len(labels)} labels; "
-                        "CIFAR batches hold N rows of 3072 bytes (3x32x32) and N labels.")
+        raise DataError(f"{path} contains data of shape {data.shape} with {len(labels)} labels; "
+                        "CIFAR batches contain N rows of 3072 bytes (3x32x32) and N labels.")
     images = torch.from_numpy(data.reshape(-1, 3, NATIVE_SIZE, NATIVE_SIZE).copy())
     return images, torch.from_numpy(labels)
 

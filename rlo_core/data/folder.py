@@ -38,7 +38,7 @@ def check_eval_classes(eval_dir: Path, eval_folders: list[Path], class_index: di
     names = [folder.name for folder in eval_folders]
     if names == ["images"] and len(class_index) > 1:
         raise DataError(
-            f"{eval_dir} holds a single folder 'images', which would be read as one class while "
+            f"{eval_dir} contains a single folder 'images', which would be read as one class while "
             f"{train_dir} has {len(class_index)}. This is the Tiny-ImageNet layout, whose "
             f"validation labels are in val_annotations.txt: use --dataset tiny-imagenet.")
     unknown = [name for name in names if name not in class_index]

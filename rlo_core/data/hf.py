@@ -41,7 +41,7 @@ def build_hf_folder(options: DataOptions) -> ImageDataset:
         raise DataError(f"hf:{options.argument}: {root} is not a folder. Expected {LAYOUT}.")
     tables = load_table_folder(root)
     if tables is None:
-        raise DataError(f"hf:{options.argument}: {root} holds neither dataset_dict.json nor "
+        raise DataError(f"hf:{options.argument}: {root} contains neither dataset_dict.json nor "
                         f"train-*.parquet and test-*.parquet files. Expected {LAYOUT}.")
 
     train_labels = table_labels(tables.train, tables.label_column)

@@ -2,7 +2,7 @@
 
 Two on-disk forms are read, both offline: a folder written by `DatasetDict.save_to_disk`, and
 parquet files as the Hub stores them (`train-*.parquet`, `test-*.parquet`), for example in the
-Hub cache. The image column holds encoded image bytes and the label column integers.
+Hub cache. The image column contains encoded image bytes and the label column integers.
 """
 
 from __future__ import annotations
@@ -35,16 +35,16 @@ class TableSplits:
     source: Path
 
 
-def pick_column(columns: list[str], preferred: tuple[str, ...], what: str, source: Path) -> str:
+def pick_column(columns: list[str], preferred: tuple[str, ...], role: str, source: Path) -> str:
     for name in preferred:
         if name in columns:
             return name
-    raise DataError(f"{source} has no {what} column: expected one of {', '.join(preferred)}, "
+    raise DataError(f"{source} has no {role} column: expected one of {', '.join(preferred)}, "
                     f"found {', '.join(columns)}.")
 
 
 def load_saved_dataset(folder: Path) -> TableSplits:
-    """Read a `save_to_disk` folder that holds a DatasetDict with train and test splits."""
+    """Read a `save_to_disk` folder that contains a DatasetDict with train and test splits."""
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from datasets import DatasetDict, load_from_disk
@@ -55,7 +55,7 @@ def load_saved_dataset(folder: Path) -> TableSplits:
         raise DataError(f"Cannot read the Hugging Face dataset folder {folder}: {error}") \
             from error
     if not isinstance(loaded, DatasetDict):
-        raise DataError(f"{folder} holds a single Dataset without splits. Save a DatasetDict "
+        raise DataError(f"{folder} contains a single Dataset without splits. Save a DatasetDict "
                         "with 'train' and 'test' splits, for example "
                         "`ds.train_test_split(test_size=0.1).save_to_disk(PATH)`.")
     test_name = next((name for name in TEST_SPLITS if name in loaded), None)
@@ -93,6 +93,8 @@ def load_parquet(train_files: list[Path], test_files: list[Path], source: Path) 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    # NOTE: parquet splits are read whole into memory (and copied into each DataLoader worker).
+    # That suits CIFAR-sized data; for larger sets a save_to_disk folder is memory-mapped.
     try:
         train = pa.concat_tables([pq.read_table(path) for path in train_files])
         test = pa.concat_tables([pq.read_table(path) for path in test_files])

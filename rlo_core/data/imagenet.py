@@ -77,7 +77,7 @@ def read_flat_val(root: Path, data_dir: Path, class_index: dict[str, int]):
     label_file = next((folder / name for name in LABEL_FILES
                        for folder in (val_dir, root, data_dir) if (folder / name).is_file()), None)
     if label_file is None:
-        raise DataError(f"{val_dir} holds {len(images)} images but no class folders, and no "
+        raise DataError(f"{val_dir} contains {len(images)} images but no class folders, and no "
                         f"label file ({', '.join(LABEL_FILES)}) was found in {val_dir}, {root} or "
                         f"{data_dir}. Expected layout: {LAYOUT}. Sort val into class folders or "
                         "add a label file.")

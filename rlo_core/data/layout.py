@@ -39,7 +39,7 @@ def class_folders(split_dir: Path, *, layout: str, fix: str) -> list[Path]:
     """Return the class folders of a class-per-folder split, sorted by name.
 
     Raises when the split has no class folders (images lying directly in it) or when a class
-    folder holds no images.
+    folder contains no images.
     """
     require_dir(split_dir, layout=layout, fix=fix)
     folders = sorted(path for path in split_dir.iterdir()

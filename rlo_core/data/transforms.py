@@ -21,7 +21,7 @@ def classification_transforms(*, image_size: int, native_size: int, mean, std, a
     Train, images of 64 px or less: random crop with padding 4 and a horizontal flip.
     Train, larger images: random-resized crop and a horizontal flip. RandAugment (N=2, M=14)
     follows unless `randaugment` is off; `aug` off drops every random step.
-    Test: a resize and a center crop to `image_size`. `uniform` says every image has the
+    Test: a resize and a center crop to `image_size`. `uniform` means every image has the
     square `native_size`, so no resize is needed at that size.
     """
     small = native_size <= SMALL_IMAGE_MAX

@@ -27,21 +27,22 @@ class GanConfig:
     z_dim: int = 128
     w_dim: int = 128
     mapping_layers: int = 2
-    channel_base: int = 4096
+    channel_base: int = 2048
     channel_max: int = 256
     lr: float = 0.0025
     r1_gamma: float = 10.0
     r1_interval: int = 16
     ema_kimg: float = 10.0
     ema_rampup: Optional[float] = 0.05
-    augment: Literal["ada", "none"] = "ada"
+    augment: Literal["ada", "fixed", "none"] = "ada"
+    augment_p: float = 0.0  # initial probability with "ada", the constant one with "fixed"
     ada_target: float = 0.6
     ada_kimg: float = 500.0
     mirror: bool = False
     max_images: Optional[int] = None
     fid_samples: int = 2000
     fid_inception: Optional[str] = None
-    fid_classifier_steps: int = 400
+    fid_classifier_steps: int = 200
     grid: int = 8  # the fakes grids show grid x grid images
     amp: bool = True
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -57,16 +58,20 @@ class GanConfig:
             if value <= 0:
                 raise ConfigError(f"--{field_name.replace('_', '-')} must be a positive integer, "
                                   f"got {value}.")
+
         for field_name in ("k", "kimg", "tick", "lr", "ema_kimg", "ada_kimg"):
             value = getattr(self, field_name)
             if not (math.isfinite(value) and value > 0):
                 raise ConfigError(f"--{field_name.replace('_', '-')} must be a number > 0, "
                                   f"got {value}.")
+
         if not (math.isfinite(self.r1_gamma) and self.r1_gamma >= 0):
             raise ConfigError(f"--r1-gamma must be >= 0 (0 turns R1 off), got {self.r1_gamma}.")
         if self.ema_rampup is not None and not self.ema_rampup > 0:
             raise ConfigError(f"--ema-rampup must be > 0, got {self.ema_rampup}. Leave it unset "
                               "(null in a profile) to turn the ramp-up off.")
+        if not 0.0 <= self.augment_p <= 1.0:
+            raise ConfigError(f"--augment-p must be between 0 and 1, got {self.augment_p}.")
         if not 0.0 < self.ada_target < 1.0:
             raise ConfigError(f"--ada-target must be between 0 and 1, got {self.ada_target}. "
                               "StyleGAN2-ADA uses 0.6.")
@@ -77,6 +82,7 @@ class GanConfig:
             raise ConfigError(f"--max-images must be a positive integer, got {self.max_images}.")
         if self.workers < 0:
             raise ConfigError(f"--workers must be >= 0, got {self.workers}.")
+
         resolution = self.resolution
         if resolution < 8 or resolution > 1024 or 2 ** round(math.log2(resolution)) != resolution:
             raise ConfigError(f"--resolution must be a power of two from 8 to 1024, got "

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 INPUT_SIZE = 32
 FEATURE_DIM = 128
-BATCH = 128
+BATCH = 64
 HELD_OUT_FRACTION = 0.1
 
 
@@ -38,9 +38,10 @@ class FeatureClassifier(nn.Module):
                                  nn.ReLU(inplace=True))
 
         self.body = nn.Sequential(
-            block(in_channels, 32), block(32, 32), nn.MaxPool2d(2),
+            block(in_channels, 16), nn.MaxPool2d(2),
+            block(16, 32), block(32, 32), nn.MaxPool2d(2),
             block(32, 64), block(64, 64), nn.MaxPool2d(2),
-            block(64, 128), nn.MaxPool2d(2),
+            block(64, 128),
             nn.Flatten(), nn.Linear(128 * 16, FEATURE_DIM), nn.ReLU(inplace=True))
         self.head = nn.Linear(FEATURE_DIM, num_classes)
 

@@ -62,7 +62,8 @@ class GanTrainer:
             self.G = build_generator(spec).to(device).train()
             self.D = build_discriminator(spec).to(device).train()
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
-        self.augment = AdaptiveAugment(adaptive=config.augment == "ada",
+        initial_p = config.augment_p if config.augment != "none" else 0.0
+        self.augment = AdaptiveAugment(adaptive=config.augment == "ada", initial_p=initial_p,
                                        target=config.ada_target,
                                        speed_kimg=config.ada_kimg).to(device)
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=config.lr, betas=ADAM_BETAS,

@@ -1,9 +1,9 @@
 """Causal-LM training data: tokenize rows, concatenate them and cut equal blocks.
 
-This is the standard recipe of the transformers `run_clm` example: each row is tokenized with
-the tokenizer's special tokens (so OPT and Llama tokenizers put BOS at the start of every
-row), the ids of a split are concatenated, and the concatenation is cut into blocks of
-`block_size` tokens with the tail dropped. Splits never mix.
+This is the standard recipe of the transformers `run_clm` example. Each row is tokenized with
+the tokenizer's special tokens, so OPT and Llama tokenizers put BOS at the start of every row.
+The ids of a split are concatenated, and the concatenation is cut into blocks of `block_size`
+tokens with the tail dropped. Splits never mix.
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ class FinetuneConfig:
     eval_batch_size: Optional[int] = None  # None: the training batch size
     eval_seqlen: Optional[int] = None  # None: the model's context length
     max_eval_blocks: Optional[int] = None  # None: the whole validation split
-    chunk_tokens: int = 2048  # tokens per loss chunk; 0 computes the loss in one piece
+    chunk_tokens: int = 512  # tokens per loss chunk; 0 computes the loss in one piece
     log_every: int = 10
     trust_remote_code: bool = False
     device: Literal["auto", "cpu", "cuda"] = "auto"

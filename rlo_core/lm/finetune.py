@@ -1,8 +1,8 @@
 """`run_finetune(config) -> FinetuneResult`: causal-LM finetuning into a run directory.
 
-Steps: load the text splits and the model, cut train and validation into blocks, measure
-perplexity before training (validation, token-level; evaluation split, fixed-window), train
-through `RLOTrainer`, measure again, and save model and tokenizer as safetensors under
+Steps: load the text splits and the model, and cut train and validation into blocks. Measure
+perplexity before training: token-level on validation, fixed-window on the evaluation split.
+Train through `RLOTrainer`, measure again, and save model and tokenizer as safetensors under
 `<run>/model` (or `--output`). Trainer checkpoints go to `<run>/checkpoints/checkpoint-N`.
 """
 
@@ -13,16 +13,37 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
+from dataclasses import dataclass
+
 from rlo_core.config.schema import to_dict
 from rlo_core.errors import ConfigError, NonFiniteLossError, RloError
+from rlo_core.lm.checkpoints import last_good_checkpoint
 from rlo_core.lm.config import FinetuneConfig, FinetuneResult
 from rlo_core.runs import Run
 
 log = logging.getLogger(__name__)
 
 
+@dataclass
+class Prepared:
+    """Everything a run needs, loaded before its directory is created."""
+
+    splits: Any  # TextSplits
+    model: Any
+    tokenizer: Any
+    context: int  # the model's context length in tokens
+    train: Any  # TokenBlocks
+    validation: Any  # TokenBlocks
+    device: str
+    precision: str
+
+
 def resolve_device_and_precision(config: FinetuneConfig) -> tuple[str, str]:
-    """Return ("cpu" or "cuda", "fp32", "fp16" or "bf16") for the config and this machine."""
+    """Return ("cpu" or "cuda", "fp32", "fp16" or "bf16") for the config and this machine.
+
+    NOTE: only CPU runs are tested. The CUDA paths (autocast, the fp16 gradient scaler, the
+    out-of-memory message, DataParallel on several GPUs) have not been run on a GPU.
+    """
     import torch
 
     cuda = torch.cuda.is_available()
@@ -52,26 +73,6 @@ def autocast_factory(device: str, precision: str):
     return lambda: torch.autocast(device_type=device, dtype=dtype)
 
 
-def latest_checkpoints(checkpoint_dir: Path) -> list[Path]:
-    """Trainer checkpoint folders (checkpoint-N), newest first."""
-    found = [p for p in Path(checkpoint_dir).glob("checkpoint-*")
-             if p.is_dir() and p.name.split("-")[-1].isdigit()]
-    return sorted(found, key=lambda p: int(p.name.split("-")[-1]), reverse=True)
-
-
-def last_good_checkpoint(checkpoint_dir: Path) -> Optional[Path]:
-    """The newest checkpoint whose weights are all finite."""
-    import torch
-    from safetensors.torch import load_file
-
-    for folder in latest_checkpoints(checkpoint_dir):
-        weights = sorted(folder.glob("*.safetensors"))
-        if weights and all(all(bool(torch.isfinite(t).all()) for t in load_file(w).values()
-                               if t.is_floating_point()) for w in weights):
-            return folder
-    return None
-
-
 def run_finetune(config: FinetuneConfig, *, terminal: Optional[bool] = None) -> FinetuneResult:
     """Finetune `config.model` on `config.dataset` in a new run directory."""
     config.validate()
@@ -84,7 +85,10 @@ def run_finetune(config: FinetuneConfig, *, terminal: Optional[bool] = None) -> 
 def resume_finetune(reference: str, *, runs_dir: Optional[str] = None,
                     overrides: Optional[dict[str, Any]] = None,
                     terminal: Optional[bool] = None) -> FinetuneResult:
-    """Continue a finetuning run from its newest Trainer checkpoint."""
+    """Continue a finetuning run from its newest checkpoint with finite weights.
+
+    `overrides` (for example a larger max_steps) replace options of the saved config.yaml.
+    """
     from rlo_core.config.schema import build_config, validate_options
     from rlo_core.errors import CheckpointError
     from rlo_core.runs import resolve_run
@@ -96,18 +100,20 @@ def resume_finetune(reference: str, *, runs_dir: Optional[str] = None,
     options = validate_options(FinetuneConfig, run.config, source=str(run_dir / "config.yaml"))
     options.update(validate_options(FinetuneConfig, overrides or {}, source="the command line"))
     config = build_config(FinetuneConfig, options)
-    checkpoints = latest_checkpoints(run.checkpoint_dir)
-    if not checkpoints:
-        raise CheckpointError(f"{run_dir} has no Trainer checkpoint (checkpoints/checkpoint-N) to "
-                              "resume from; it stopped before the first save. Start a new run.")
-    step = int(checkpoints[0].name.split("-")[-1])
-    run.truncate_metrics(step)
+    checkpoint = last_good_checkpoint(run.checkpoint_dir)
+    if checkpoint is None:
+        raise CheckpointError(f"{run_dir} has no Trainer checkpoint with finite weights "
+                              "(checkpoints/checkpoint-N) to resume from; it stopped before the "
+                              "first save. Start a new run.")
     prepared = prepare(config)
+    run.truncate_metrics(int(checkpoint.name.split("-")[-1]))
+    run.config = to_dict(config)
+    run.write_config()
     with run:
-        return execute(config, prepared, run, resume_from=checkpoints[0], terminal=terminal)
+        return execute(config, prepared, run, resume_from=checkpoint, terminal=terminal)
 
 
-def prepare(config: FinetuneConfig) -> dict[str, Any]:
+def prepare(config: FinetuneConfig) -> Prepared:
     """Load text, model and tokenizer and cut blocks, raising before a run directory exists."""
     import torch
 
@@ -130,22 +136,21 @@ def prepare(config: FinetuneConfig) -> dict[str, Any]:
     train = build_blocks(tokenizer, splits.train, config.block_size, split="train")
     validation = build_blocks(tokenizer, splits.validation, config.block_size, split="validation",
                               max_blocks=config.max_eval_blocks)
-    return {"splits": splits, "model": model, "tokenizer": tokenizer, "context": context,
-            "train": train, "validation": validation, "device": device, "precision": precision}
+    return Prepared(splits, model, tokenizer, context, train, validation, device, precision)
 
 
-def test_perplexity(model: Any, prepared: dict[str, Any], config: FinetuneConfig,
+def test_perplexity(model: Any, prepared: Prepared, config: FinetuneConfig,
                     autocast) -> tuple[Optional[Any], str]:
     """Fixed-window perplexity of the evaluation split, or None when it has under one window."""
     from rlo_core.errors import DataError
     from rlo_core.lm.perplexity import fixed_window_perplexity
     from rlo_core.lm.windows import evaluation_windows
 
-    splits = prepared["splits"]
-    seqlen = config.eval_seqlen or prepared["context"]
+    splits = prepared.splits
+    seqlen = config.eval_seqlen or prepared.context
     protocol = f"fixed-window, seqlen {seqlen}, {splits.variant} {splits.eval_split}"
     try:
-        windows = evaluation_windows(splits, prepared["tokenizer"], seqlen)
+        windows = evaluation_windows(splits, prepared.tokenizer, seqlen)
     except DataError as error:
         log.warning("Skipping the fixed-window perplexity: %s", error)
         return None, protocol
@@ -200,7 +205,7 @@ def training_arguments(config: FinetuneConfig, run: Run, device: str, precision:
         report_to="none", disable_tqdm=True, dataloader_num_workers=0)
 
 
-def execute(config: FinetuneConfig, prepared: dict[str, Any], run: Run, *,
+def execute(config: FinetuneConfig, prepared: Prepared, run: Run, *,
             resume_from: Optional[Path] = None, terminal: Optional[bool] = None) -> FinetuneResult:
     import torch
     from transformers import PrinterCallback, default_data_collator
@@ -210,8 +215,8 @@ def execute(config: FinetuneConfig, prepared: dict[str, Any], run: Run, *,
     from rlo_core.lm.models import save_causal_lm
     from rlo_core.lm.trainer import RLOTrainer
 
-    device, precision = prepared["device"], prepared["precision"]
-    model, tokenizer, splits = prepared["model"], prepared["tokenizer"], prepared["splits"]
+    device, precision = prepared.device, prepared.precision
+    model, tokenizer, splits = prepared.model, prepared.tokenizer, prepared.splits
     criterion = build_criterion(config.loss, k=config.k, m=config.m,
                                 focal_alpha=config.focal_alpha, focal_gamma=config.focal_gamma)
     tokens_per_step = config.batch_size * config.grad_accum * config.block_size
@@ -220,13 +225,13 @@ def execute(config: FinetuneConfig, prepared: dict[str, Any], run: Run, *,
     autocast = autocast_factory(device, precision)
     trainer = RLOTrainer(
         model=model, args=training_arguments(config, run, device, precision),
-        data_collator=default_data_collator, train_dataset=prepared["train"],
-        eval_dataset=prepared["validation"], processing_class=tokenizer,
+        data_collator=default_data_collator, train_dataset=prepared.train,
+        eval_dataset=prepared.validation, processing_class=tokenizer,
         callbacks=[metrics_callback, progress], criterion=criterion,
         chunk_tokens=config.chunk_tokens, eval_autocast=autocast)
     trainer.remove_callback(PrinterCallback)
     log.info("Training %s (%s, %s) with %s on %d blocks of %d tokens, %d tokens per step.",
-             config.model, device, precision, config.loss, len(prepared["train"]),
+             config.model, device, precision, config.loss, len(prepared.train),
              config.block_size, tokens_per_step)
 
     if resume_from is None:

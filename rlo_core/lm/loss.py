@@ -4,13 +4,14 @@ Position t predicts labels[t + 1]: the labels are shifted (the last position get
 the logits, so the [tokens x vocab] logits are never copied. Labels of -100, including
 padding, contribute nothing.
 
-The unchunked losses save a float32 log-softmax of every token for the backward pass: a
-second [tokens x vocab] float32 tensor next to the logits (about 1.6 GB for 8 x 1024 tokens
-at OPT's vocabulary of 50,272). `ChunkedLoss` keeps only the logits. Its forward pass
-evaluates the loss `chunk_tokens` rows at a time without a graph, and its backward pass runs
-the same loss again on each chunk with autograd, writing that chunk's gradient into one
-gradient tensor. Every row goes through the same code as in the unchunked loss, so the
-gradients equal the unchunked ones up to float rounding.
+The unchunked losses save a float32 log-softmax of every token for the backward pass. That is
+a second [tokens x vocab] float32 tensor next to the logits: about 1.6 GB for 8 x 1024 tokens
+at OPT's vocabulary of 50,272, and twice the size of float16 or bfloat16 logits.
+`ChunkedLoss` instead computes the gradient during the forward pass, `chunk_tokens` rows at a
+time, by running the same loss with autograd on each chunk. The gradient goes into a buffer of
+the logits' dtype, or into the logits themselves with `overwrite_logits=True`, so besides the
+logits only a few chunk-sized float32 tensors exist. Every row goes through the same code as
+in the unchunked loss with the same upstream gradient, so the gradients are equal.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 IGNORE_INDEX = -100
-DEFAULT_CHUNK_TOKENS = 2048
+DEFAULT_CHUNK_TOKENS = 512
 
 
 def at_least_float32(tensor: Tensor) -> Tensor:
@@ -31,77 +32,89 @@ def at_least_float32(tensor: Tensor) -> Tensor:
 
 
 def shift_labels(labels: Tensor, ignore_index: int = IGNORE_INDEX) -> Tensor:
-    """Labels aligned with the logits: position t gets labels[t + 1], the last gets ignore_index."""
+    """Align labels with the logits: position t gets labels[t + 1], the last gets ignore_index."""
     return F.pad(labels[..., 1:], (0, 1), value=ignore_index)
 
 
 class ChunkedLoss(torch.autograd.Function):
-    """Sum of `criterion(logits, targets)` over rows, computed `chunk_tokens` rows at a time.
+    """Sum of `criterion(logits, targets)` over rows divided by `divisor`, in chunks of rows.
 
-    `criterion` must use reduction="sum", so chunk sums add up to the full sum.
+    `criterion` must use reduction="sum", so chunk sums add up to the full sum. The gradient
+    of the result is computed in the forward pass for an upstream gradient of 1 and scaled
+    in the backward pass, so backward can run only once (no retain_graph).
     """
 
     @staticmethod
-    def forward(ctx, logits: Tensor, targets: Tensor, criterion: nn.Module, chunk_tokens: int) -> Tensor:
+    def forward(ctx, logits: Tensor, targets: Tensor, criterion: nn.Module, chunk_tokens: int,
+                divisor: float, overwrite_logits: bool) -> Tensor:
         dtype = torch.float64 if logits.dtype == torch.float64 else torch.float32
         total = torch.zeros((), dtype=dtype, device=logits.device)
-        with torch.no_grad():
-            for start in range(0, logits.shape[0], chunk_tokens):
-                stop = start + chunk_tokens
-                total += criterion(logits[start:stop], targets[start:stop]).to(dtype)
-        ctx.save_for_backward(logits, targets)
-        ctx.criterion = criterion
-        ctx.chunk_tokens = chunk_tokens
-        return total
+        needs_grad = ctx.needs_input_grad[0]
+        grad = None
+        if needs_grad:
+            grad = logits if overwrite_logits else torch.empty_like(logits)
+        for start in range(0, logits.shape[0], chunk_tokens):
+            stop = start + chunk_tokens
+            piece, piece_targets = logits[start:stop], targets[start:stop]
+            if not needs_grad:
+                total += criterion(piece, piece_targets).to(dtype)
+                continue
+            with torch.enable_grad():
+                leaf = piece.detach().requires_grad_(True)
+                value = criterion(leaf, piece_targets)
+                # The upstream gradient of this chunk's sum is 1 / divisor, as in one piece.
+                upstream = torch.full_like(value, 1.0 / divisor)
+                (piece_grad,) = torch.autograd.grad(value, leaf, grad_outputs=upstream)
+            total += value.detach().to(dtype)
+            grad[start:stop] = piece_grad
+        ctx.grad = grad
+        return total / divisor
 
     @staticmethod
-    def backward(ctx, grad_total: Tensor):
-        logits, targets = ctx.saved_tensors
-        grad = torch.empty_like(logits)
-        for start in range(0, logits.shape[0], ctx.chunk_tokens):
-            stop = start + ctx.chunk_tokens
-            with torch.enable_grad():
-                piece = logits[start:stop].detach().requires_grad_(True)
-                value = ctx.criterion(piece, targets[start:stop])
-                (piece_grad,) = torch.autograd.grad(value, piece, grad_outputs=grad_total.to(value.dtype))
-            grad[start:stop] = piece_grad
-        return grad, None, None, None
-
-
-def summed_loss(logits: Tensor, targets: Tensor, criterion: nn.Module,
-                chunk_tokens: Optional[int]) -> Tensor:
-    """Sum of the loss over rows of logits [N, V]; chunked when `chunk_tokens` < N."""
-    if chunk_tokens is None or chunk_tokens <= 0 or chunk_tokens >= logits.shape[0]:
-        value = criterion(logits, targets)
-        return value if value.dtype == torch.float64 else value.float()
-    return ChunkedLoss.apply(logits, targets, criterion, int(chunk_tokens))
+    def backward(ctx, grad_output: Tensor):
+        grad = ctx.grad
+        if grad is None:
+            raise RuntimeError("ChunkedLoss computes its gradient once, in the forward pass; "
+                               "backward through it a second time (retain_graph=True) is not "
+                               "supported. Use chunk_tokens=None for that.")
+        ctx.grad = None
+        # The Trainer passes exactly 1; an AMP loss scale is a power of two, so scaling is exact.
+        if not bool(grad_output == 1):
+            grad = grad.mul_(grad_output.to(grad.dtype))
+        return grad, None, None, None, None, None
 
 
 def causal_lm_loss(logits: Tensor, labels: Tensor, criterion: nn.Module, *,
                    chunk_tokens: Optional[int] = DEFAULT_CHUNK_TOKENS,
-                   num_items_in_batch: Any = None) -> Tensor:
+                   num_items_in_batch: Any = None, overwrite_logits: bool = False) -> Tensor:
     """Mean next-token loss of logits [B, T, V] against labels [B, T].
 
     `criterion` is a loss module of `rlo_core.losses` built with reduction="sum" and
     ignore_index -100. The sum is divided by `num_items_in_batch` when given (the Trainer's
     count of predicted tokens over all gradient-accumulation micro-batches), else by the
     predicted tokens of this batch.
+
+    With chunking and `overwrite_logits=True`, logits that require grad and are not a leaf
+    are overwritten with their gradient during this call, which saves one [tokens x vocab]
+    buffer. Pass it only when nothing reads the logits later.
     """
     targets = shift_labels(labels).reshape(-1)
     flat = logits.reshape(-1, logits.shape[-1])  # a view: logits from a model are contiguous
-    total = summed_loss(flat, targets, criterion, chunk_tokens)
     if num_items_in_batch is None:
-        count = (targets != IGNORE_INDEX).sum().clamp_min(1)
+        divisor = float((targets != IGNORE_INDEX).sum().clamp_min(1))
     else:
-        count = num_items_in_batch
-    if torch.is_tensor(count):
-        count = count.to(total.device)
-    return total / count
+        divisor = max(float(num_items_in_batch), 1.0)  # an all-padding batch sums to 0
+    if chunk_tokens is None or chunk_tokens <= 0 or chunk_tokens >= flat.shape[0]:
+        value = criterion(flat, targets)
+        value = value if value.dtype == torch.float64 else value.float()
+        return value / divisor
+    overwrite = overwrite_logits and logits.grad_fn is not None  # never a caller's leaf tensor
+    return ChunkedLoss.apply(flat, targets, criterion, int(chunk_tokens), divisor, overwrite)
 
 
 def build_criterion(loss: str, *, k: float, m: float, focal_alpha: float = 0.25,
                     focal_gamma: float = 3.0) -> nn.Module:
-    """A loss module by name (rlo, rlo-convex, ce, focal) summing over tokens, ignoring -100."""
+    """Build a loss module by name (rlo, rlo-convex, ce, focal) that sums over tokens and ignores -100."""
     from rlo_core.losses import build_loss
 
     return build_loss(loss, k=k, m=m, alpha=focal_alpha, gamma=focal_gamma,
@@ -109,7 +122,7 @@ def build_criterion(loss: str, *, k: float, m: float, focal_alpha: float = 0.25,
 
 
 class CausalLMLoss:
-    """The Trainer's `compute_loss_func`: (outputs, labels, num_items_in_batch) -> loss.
+    """Loss hook for the Trainer's `compute_loss_func`: (outputs, labels, num_items_in_batch) -> loss.
 
     Raises NonFiniteLossError on a NaN or infinite loss, because the Trainer would otherwise
     keep stepping and its logging would hide the NaN.
@@ -123,11 +136,12 @@ class CausalLMLoss:
         from rlo_core.errors import NonFiniteLossError
 
         logits = outputs["logits"] if isinstance(outputs, dict) else outputs.logits
+        # The Trainer drops the model outputs after this call, so the logits may hold the gradient.
         loss = causal_lm_loss(logits, labels, self.criterion, chunk_tokens=self.chunk_tokens,
-                              num_items_in_batch=num_items_in_batch)
-        if not bool(torch.isfinite(loss)):
+                              num_items_in_batch=num_items_in_batch, overwrite_logits=True)
+        if not bool(torch.isfinite(loss.detach())):
             raise NonFiniteLossError(
-                f"The training loss became {float(loss)} ({type(self.criterion).__name__}). "
+                f"The training loss became {float(loss.detach())} ({type(self.criterion).__name__}). "
                 "Training stopped; the last checkpoint saved before this step is kept. "
                 "Lower --lr, raise --warmup-steps, or use --precision fp32 or bf16 instead "
                 "of fp16.")

@@ -147,8 +147,10 @@ def resolve_model_path(model_id_or_path: str) -> str:
     """Map a preset name to its folder; pass paths and hub ids through."""
     if model_id_or_path in PRESETS:
         return str(preset_folder(model_id_or_path))
-    return str(Path(model_id_or_path).expanduser()) if Path(model_id_or_path).expanduser().exists() \
-        else model_id_or_path
+    local = Path(model_id_or_path).expanduser()
+    if local.exists():
+        return str(local)
+    return model_id_or_path
 
 
 def not_found_message(model_id_or_path: str, error: Exception) -> str:
@@ -165,7 +167,7 @@ def not_found_message(model_id_or_path: str, error: Exception) -> str:
 
 
 def load_tokenizer(model_id_or_path: str, *, trust_remote_code: bool = False):
-    """Load a tokenizer; one without a pad token pads with EOS (a warning says so)."""
+    """Load a tokenizer. One without a pad token pads with EOS, and a warning reports it."""
     from transformers import AutoTokenizer
 
     path = resolve_model_path(model_id_or_path)
@@ -196,8 +198,8 @@ def load_causal_lm(model_id_or_path: str, *, trust_remote_code: bool = False,
                    dtype: Any = None) -> tuple[Any, Any]:
     """Load (model, tokenizer) from a preset name, a local folder or the Hugging Face cache.
 
-    Offline mode (HF_HUB_OFFLINE=1) is honoured: only local files are read. Errors say
-    whether offline mode is on and how to pass a local path. `dtype` is a torch dtype or None
+    Offline mode (HF_HUB_OFFLINE=1) is honoured, so only local files are read. A ModelError
+    states whether offline mode is on and how to pass a local path. `dtype` is a torch dtype or None
     for the dtype stored in the folder's config.
     """
     from transformers import AutoModelForCausalLM
@@ -216,7 +218,7 @@ def load_causal_lm(model_id_or_path: str, *, trust_remote_code: bool = False,
 
 
 def context_length(model: Any, tokenizer: Any = None) -> int:
-    """The model's maximum sequence length (2048 for OPT, 4096 for Llama 2, 8192 for Llama 3)."""
+    """Return the model's maximum sequence length (2048 for OPT, 4096 for Llama 2, 8192 for Llama 3)."""
     config = model.config
     for name in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
         value = getattr(config, name, None)

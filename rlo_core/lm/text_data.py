@@ -18,9 +18,9 @@ Names (`spec`), with the files each reads; nothing is downloaded:
   test joined with " ".
 - `c4[:PATH]`, `c4-new[:PATH]`: the first shards of allenai/c4 `en`
   (`c4-train.00000-of-01024.json[.gz]`, `c4-validation.00000-of-00008.json[.gz]`). C4 has no
-  test split, so evaluation uses validation. Variant `old`: 256 random crops of validation
-  documents with at least seqlen tokens (seed 0); `new`: the first 1100 validation documents
-  joined with " ", cut to 256 windows.
+  test split, so evaluation uses validation. Variant `old` takes 256 random crops of
+  validation documents with at least seqlen tokens (seed 0). Variant `new` joins the first
+  1100 validation documents with " " and keeps 256 windows.
 - `text:PATH`: a text file split into paragraphs like `pydoc`, or a folder with `train.txt`,
   `valid.txt` (or `validation.txt`) and `test.txt`.
 - `hf:PATH` or `hf:NAME[:CONFIG]`: a `save_to_disk` folder, or a data set in the Hugging Face
@@ -83,7 +83,8 @@ class TextSplits:
         return rows
 
     def evaluation_text(self) -> str:
-        """The text the fixed-window protocol tokenizes once (unused by the c4 old variant)."""
+        """Return the text the fixed-window protocol tokenizes once (the c4 old variant crops
+        documents instead)."""
         return self.separator.join(self.evaluation_rows())
 
     def describe(self) -> str:

@@ -23,7 +23,8 @@ SPLIT_ALIASES = {"train": ("train",), "validation": ("validation", "valid", "dev
 
 
 def candidate_dirs(argument: Optional[str], data_dir: Path, names: Iterable[str]) -> list[Path]:
-    """The folder given after the colon, or `data_dir`, its named sub-folders and their children."""
+    """List the folders to search: the one given after the colon, or `data_dir` and its named
+    sub-folders, each followed by its child folders."""
     if argument:
         roots = [Path(argument).expanduser()]
     else:

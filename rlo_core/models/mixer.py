@@ -24,7 +24,7 @@ def mlpmixer(options: NetOptions) -> nn.Module:
 def convmixer(options: NetOptions) -> nn.Module:
     from timm.models.convmixer import ConvMixer
 
-    # The reference's CIFAR setting (patch 1) keeps every pixel; at ImageNet sizes that would
+    # The reference's CIFAR setting (patch 1) keeps every pixel. At ImageNet sizes that would
     # cost 49 times the compute of timm's patch 7, so larger inputs use 7.
     patch = 1 if is_small_input(options) else 7
     return ConvMixer(dim=256, depth=16, kernel_size=8, patch_size=patch,

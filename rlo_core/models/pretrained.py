@@ -115,28 +115,33 @@ def load_vit_weights(model: nn.Module, model_name: str, path: Path) -> None:
     # the model's patch grid when --image-size differs from the pretraining size.
     state = checkpoint_filter_fn(read_state_dict(path), model)
     own = model.state_dict()
-    head_keys = [key for key in state if key.startswith("head.")
-                 and key in own and state[key].shape != own[key].shape]
-    for key in head_keys:
-        del state[key]
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    mismatched = [key for key in state
+                  if key in own and state[key].shape != own[key].shape]
+    for key in [key for key in mismatched if key.startswith("head.")]:
+        del state[key]  # the classifier of the pretraining classes, replaced by a new head
+    mismatched = [key for key in mismatched if not key.startswith("head.")]
+    missing, unexpected = [], []
+    if not mismatched:
+        missing, unexpected = model.load_state_dict(state, strict=False)
     missing = [key for key in missing if not key.startswith("head.")]
-    if missing or unexpected:
+    if mismatched or missing or unexpected:
         raise ModelError(
-            f"The weights in {path} do not fit timm's {model_name}: {len(missing)} parameters "
-            f"missing (first: {missing[:3]}), {len(unexpected)} unexpected (first: "
-            f"{unexpected[:3]}). Pass the weights of {model_name} itself.")
+            f"The weights in {path} do not fit timm's {model_name}: {len(mismatched)} tensors "
+            f"of another shape (first: {mismatched[:3]}), {len(missing)} missing (first: "
+            f"{missing[:3]}), {len(unexpected)} unexpected (first: {unexpected[:3]}). Pass the "
+            f"weights of {model_name} itself.")
 
 
 def build_pretrained_timm_vit(model_name: str, options: NetOptions) -> nn.Module:
     """Build timm's `model_name` with a new head for `options.num_classes` and load its weights."""
     import timm
 
+    # Look for the weights first, so a machine without them fails before the slow build.
+    path = find_weights(model_name, options.pretrained) if options.load_pretrained else None
     model = timm.create_model(model_name, pretrained=False, num_classes=options.num_classes,
                               img_size=options.image_size)
-    if not options.load_pretrained:
+    if path is None:
         return model
-    path = find_weights(model_name, options.pretrained)
     load_vit_weights(model, model_name, path)
     log.info("Loaded %s weights from %s; the %d-class head starts from random values.",
              model_name, path, options.num_classes)

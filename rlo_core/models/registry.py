@@ -44,8 +44,8 @@ class NetSpec:
     check: Optional[Callable[[NetOptions], Optional[str]]] = field(default=None, compare=False)
     # True when the net reads pretrained weights (`--pretrained`).
     accepts_pretrained: bool = False
-    # True when the net should get `default_image_size` unless --image-size says otherwise,
-    # because its pretrained weights were trained at that size.
+    # True when a run should use `default_image_size` unless --image-size is given, because
+    # the net's pretrained weights were trained at that size.
     fixed_image_size: bool = False
 
     @property

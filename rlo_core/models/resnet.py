@@ -14,7 +14,7 @@ def resnet(options: NetOptions, model_name: str) -> nn.Module:
     model = timm.create_model(model_name, pretrained=False, num_classes=options.num_classes)
     if is_small_input(options):
         # A 7x7 stride-2 stem and max-pool would shrink a 32 px image to 8 px before the
-        # first block; the CIFAR variant keeps full resolution there.
+        # first block, so the CIFAR variant keeps full resolution there.
         model.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
         model.maxpool = nn.Identity()
     return model

@@ -1,8 +1,8 @@
 """Swin Transformers from timm, with the reference's small-image downscaling.
 
-For inputs of 64 px or less the reference's Swin-T embeds 2x2 patches and downsamples by
-(2, 2, 2, 1), so a 32 px image gives feature maps of 16, 8, 4 and 4 px and 4 px windows fit
-every stage. Larger inputs use the standard layout: 4x4 patches and (4, 2, 2, 2), with 7 px
+For inputs of 64 px or less, the reference's Swin-T embeds 2x2 patches and downsamples by
+(2, 2, 2, 1). A 32 px image then gives feature maps of 16, 8, 4 and 4 px, which 4 px windows
+tile at every stage. Larger inputs use the standard layout: 4x4 patches and (4, 2, 2, 2), with 7 px
 windows at 224 px. `--patch` sets the window size, as the reference's `--patch` does.
 """
 
@@ -34,9 +34,9 @@ def swin_check(options: NetOptions) -> Optional[str]:
     small = is_small_input(options)
     stride = 8 if small else 32
     if options.image_size % stride:
-        return (f"Swin reduces its input {stride}-fold at {'64 px or less' if small else 'this size'}"
-                f", so the size must be a multiple of {stride}. Use --image-size 32 or 64 for "
-                "small images, or 224.")
+        where = "64 px or less" if small else "this size"
+        return (f"Swin reduces its input {stride}-fold at {where}, so the size must be a "
+                f"multiple of {stride}. Use --image-size 32 or 64 for small images, or 224.")
     window = resolve_window(options)
     _, grids = stage_grids(options)
     misfits = [grid for grid in grids if grid > window and grid % window]

@@ -29,7 +29,7 @@ def vgg(options: NetOptions) -> nn.Module:
 
     model = timm.create_model("vgg19_bn", pretrained=False, num_classes=options.num_classes)
     if is_small_input(options):
-        # At 32 px the features are 1x1 (2x2 at 64 px); the reference's CIFAR VGG pools them
+        # At 32 px the features are 1x1 (2x2 at 64 px). The reference's CIFAR VGG pools them
         # and applies one linear layer instead of timm's ImageNet-sized 7x7 convolution MLP.
         model.pre_logits = nn.Identity()
         model.head = ClassifierHead(model.num_features, options.num_classes, pool_type="avg")

@@ -21,8 +21,11 @@ class _StopForward(Exception):
 
 
 class _LayerStandIn(nn.Module):
-    """Base of modules placed in the layer list; unknown attributes come from the real layer,
-    because some models read per-layer attributes (such as `attention_type`) in their loop."""
+    """Base of the modules placed in the layer list during a run.
+
+    Unknown attributes come from the real layer, because some models read per-layer
+    attributes (such as `attention_type`) in their loop.
+    """
 
     def __init__(self, layer: nn.Module):
         super().__init__()
@@ -124,8 +127,10 @@ def capture_first_inputs(model: nn.Module, stack: DecoderStack, windows: torch.T
 
 
 @torch.no_grad()
-def run_layer(layer: nn.Module, inputs: LayerInputs, device: torch.device) -> None:
-    """Replace each stored hidden state by the layer's output for it (layer on `device`)."""
+def run_layer(layer: nn.Module, inputs: LayerInputs, device: torch.device, *,
+              keep_outputs: bool = True) -> None:
+    """Run the layer (on `device`) on each stored hidden state and, with `keep_outputs`,
+    replace the state by the layer's output (without, only the layer's hooks see the run)."""
     args = _to_device(inputs.args, device)
     kwargs = _to_device(inputs.kwargs, device)
     for index, states in enumerate(inputs.hidden):
@@ -133,7 +138,8 @@ def run_layer(layer: nn.Module, inputs: LayerInputs, device: torch.device) -> No
         if isinstance(output, tuple):
             inputs.returns_tuple = True
             output = output[0]
-        inputs.hidden[index] = output.to(inputs.store_device)
+        if keep_outputs:
+            inputs.hidden[index] = output.to(inputs.store_device)
 
 
 @torch.no_grad()

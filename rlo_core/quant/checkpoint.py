@@ -1,6 +1,6 @@
 """Quantized checkpoints: bit-packed codes in safetensors with a versioned JSON header.
 
-File layout (safetensors; metadata key `rlo_quant` holds the header as JSON):
+File layout (safetensors, with the header as JSON under the metadata key `rlo_quant`):
 - `<layer>.codes`: uint8, the layer's codes bit-packed at `bits` bits (see `packing`)
 - `<layer>.step`: float16 per-row steps (min-max grid) or one float32 step (symmetric grid)
 - `<layer>.zero`: uint8, integer zero points bit-packed at `bits` bits (min-max grid only;

@@ -79,16 +79,18 @@ def proxy_loss(weight: torch.Tensor, quantized: torch.Tensor, hessian: torch.Ten
 
 
 def factorize_with_retry(hessian: torch.Tensor, factorize: Callable[[torch.Tensor], T], *,
-                         name: str, percdamp: float) -> tuple[T, torch.Tensor]:
+                         name: str, percdamp: float,
+                         dtype: torch.dtype | None = None) -> tuple[T, torch.Tensor]:
     """Return (factorize(H'), H') for the first H' that factorizes.
 
-    H' is `hessian` itself, then `hessian` with growing extra damping, then the same in
-    float64. A factorization fails when it raises torch.linalg.LinAlgError or returns
+    H' is `hessian` in `dtype` (default: its own), then with growing extra damping, then the
+    same in float64. A factorization fails when it raises torch.linalg.LinAlgError or returns
     non-finite values. Raises ModelError naming the layer when every attempt fails.
     """
     relative = percdamp if percdamp > 0 else 0.01
     scale = torch.diagonal(hessian).mean()
-    dtypes = [hessian.dtype] if hessian.dtype == torch.float64 else [hessian.dtype, torch.float64]
+    first = dtype or hessian.dtype
+    dtypes = [first] if first == torch.float64 else [first, torch.float64]
     attempts = [(dtype, extra) for dtype in dtypes for extra in (0.0, *RETRY_DAMPING)]
     for number, (dtype, extra) in enumerate(attempts):
         candidate = hessian.to(dtype)

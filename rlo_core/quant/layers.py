@@ -58,7 +58,7 @@ def find_decoder_stack(model: nn.Module) -> DecoderStack:
 
 
 def find_linears(layer: nn.Module) -> dict[str, nn.Linear]:
-    """The `nn.Linear` modules of one decoder layer by their name inside the layer."""
+    """Return the `nn.Linear` modules of one decoder layer, keyed by their name inside it."""
     linears = {name: module for name, module in layer.named_modules()
                if isinstance(module, nn.Linear)}
     if not linears:

@@ -51,12 +51,12 @@ def quantize_matrix(weight: torch.Tensor, hessian: torch.Tensor, *, method: str,
                     name: str = "matrix", percdamp: float = 0.01) -> MatrixQuantization:
     """Quantize `weight` (out x in) with `method`, all arithmetic in weight's dtype.
 
-    `hessian` must already be repaired and damped. `unbiased` draws the rounding noise
+    `hessian` must already be repaired and damped. Keep it in float64: a factorization that
+    fails in weight's dtype is retried from it in float64. `unbiased` draws the rounding noise
     from `generator` (on the CPU, so results do not depend on the device).
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}")
-    hessian = hessian.to(weight.dtype)
     grid, fit_groups = make_grid(weight, method=method, bits=bits, symmetric=symmetric,
                                  groupsize=groupsize, act_order=act_order)
     noise = None
@@ -81,12 +81,12 @@ def quantize_matrix(weight: torch.Tensor, hessian: torch.Tensor, *, method: str,
     sweeps = 0
     if method == "gptq":
         upper, _ = factorize_with_retry(permuted_hessian, inverse_cholesky_upper, name=name,
-                                        percdamp=percdamp)
+                                        percdamp=percdamp, dtype=weight.dtype)
         codes = gptq_codes(permuted_weight, upper.to(weight.dtype), grid, columns,
                            blocksize=blocksize, noise=permuted_noise, fit_groups=fit_groups)
     else:
         (feedback, _), used = factorize_with_retry(permuted_hessian, ldl_upper, name=name,
-                                                   percdamp=percdamp)
+                                                   percdamp=percdamp, dtype=weight.dtype)
         codes = ldlq_codes(permuted_weight, feedback.to(weight.dtype), grid, columns,
                            blocksize=blocksize, noise=permuted_noise)
         if method == "ldlqRG" and npasses > 0:

@@ -25,7 +25,7 @@ __all__ = ["QuantizeConfig", "QuantizeResult", "run_quantize"]
 
 @dataclass
 class QuantizeResult:
-    """What a run measured; `rows[0]` is the baseline when it was measured."""
+    """Outcome of one run. `rows[0]` is the baseline when it was measured."""
 
     run_dir: Path
     rows: list[ResultRow]
@@ -121,7 +121,7 @@ def run_quantize(config: QuantizeConfig) -> QuantizeResult:
 
 
 def describe_settings(config: QuantizeConfig, seqlen: int, model: str) -> dict[str, Any]:
-    """The settings a result depends on, recorded in results.json and checkpoint headers."""
+    """Return the settings a result depends on, for results.json and checkpoint headers."""
     return {"model": model, "dataset": config.dataset, "seqlen": seqlen,
             "nsamples": config.nsamples, "seed": config.seed, "percdamp": config.percdamp,
             "method": config.quant, "wbits": config.wbits,

@@ -38,7 +38,7 @@ def free_memory(device: torch.device) -> int | None:
 
 @dataclass
 class Placement:
-    """Where the model is evaluated and where stored activations live."""
+    """Placement of the evaluation and of the stored activations."""
 
     layerwise_eval: bool
     store_device: torch.device

@@ -55,8 +55,7 @@ def collect_hessians(layer: nn.Module, linears: dict[str, nn.Linear], inputs: La
 
     handles = [linear.register_forward_pre_hook(make_hook(name)) for name, linear in linears.items()]
     try:
-        scratch = LayerInputs(list(inputs.hidden), inputs.args, inputs.kwargs, inputs.store_device)
-        run_layer(layer, scratch, device)
+        run_layer(layer, inputs, device, keep_outputs=False)
     finally:
         for handle in handles:
             handle.remove()

@@ -33,6 +33,7 @@ class Stages:
         self.seqlen = seqlen
         self.model_reference = model_reference
         self.step = 0
+        self.loaded_settings: dict[str, Any] | None = None  # --load: the settings at save time
 
     # -- evaluation -----------------------------------------------------------------------
 
@@ -149,6 +150,7 @@ class Stages:
                         header.get("reconstruct_device"), self.device.type)
         apply_records(self.model, loaded.records, self.device)
         settings = header.get("settings", {})
+        self.loaded_settings = settings
         transform = settings.get("transform") or "-"
         row = ResultRow(settings.get("method", "?"), int(settings.get("wbits", 0)), transform,
                         "loaded", self.evaluate(), header.get("proxy_loss"))
@@ -158,9 +160,12 @@ class Stages:
         result.checkpoint_bytes = Path(self.config.load).stat().st_size
         saved = header.get("perplexity") or {}
         result.saved_perplexity = saved
-        shared = [name for name in row.perplexity if name in saved]
-        same_windows = header.get("seqlen") == self.seqlen and self.config.max_eval_windows is None
-        if shared and same_windows:
+        # Compare only data sets evaluated on the same windows as at save time.
+        saved_windows = {entry["name"]: (entry["variant"], entry["windows"], entry["seqlen"])
+                         for entry in header.get("eval", [])}
+        shared = [s.name for s in self.eval_sets if s.name in saved and
+                  saved_windows.get(s.name) == (s.variant, s.windows.shape[0], self.seqlen)]
+        if shared:
             result.reproduced = all(row.perplexity[name] == saved[name] for name in shared)
             log.info("Perplexity %s the value measured at save time.",
                      "equals" if result.reproduced else "differs from")
@@ -172,8 +177,10 @@ class Stages:
         from rlo_core.quant.pipeline import describe_settings
 
         result.markdown = markdown_table(result.rows, result.datasets)
+        settings = self.loaded_settings or describe_settings(self.config, self.seqlen,
+                                                             self.model_reference)
         document: dict[str, Any] = {
-            "settings": describe_settings(self.config, self.seqlen, self.model_reference),
+            "settings": settings, "loaded_from": self.config.load,
             "device": str(self.device), "eval": [s.describe() for s in self.eval_sets],
             "rows": [row.as_dict() for row in result.rows],
             "proxy_loss_per_layer": result.proxy_losses,

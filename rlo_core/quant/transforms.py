@@ -34,7 +34,7 @@ _warned_widths: set[int] = set()
 
 
 def derive_seed(seed: int, *parts: object) -> int:
-    """A 63-bit seed from a base seed and labels (layer name, side), stable across runs."""
+    """Derive a 63-bit seed from a base seed and labels (layer name, side), stable across runs."""
     text = ":".join(str(part) for part in (seed, *parts))
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little") >> 1
 
@@ -46,7 +46,7 @@ def _generator(seed: int) -> torch.Generator:
 
 
 def haar_orthogonal(n: int, generator: torch.Generator) -> torch.Tensor:
-    """A Haar-distributed orthogonal matrix in float64 (QR of a Gaussian, R's signs fixed)."""
+    """Draw a Haar-distributed orthogonal matrix in float64 (QR of a Gaussian, R's signs fixed)."""
     gaussian = torch.randn(n, n, generator=generator, dtype=torch.float64)
     q, r = torch.linalg.qr(gaussian)
     signs = torch.sign(torch.diagonal(r))
@@ -168,9 +168,11 @@ class OrthogonalTransform:
 
 
 def make_transform(kind: str, n: int, seed: int) -> OrthogonalTransform:
-    """Build the transform of `kind` for width n; a Hadamard request for a width with no
-    construction falls back to a dense random orthogonal matrix and logs a warning (once per
-    width)."""
+    """Build the transform of `kind` for width n.
+
+    A Hadamard request for a width with no construction falls back to a dense random
+    orthogonal matrix and logs a warning, once per width.
+    """
     if kind == "hadamard" and kronecker_split(n) is None:
         if n not in _warned_widths:
             _warned_widths.add(n)

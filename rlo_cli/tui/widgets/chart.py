@@ -12,8 +12,9 @@ from textual.reactive import reactive
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
-from rlo_cli.tui.charts import ChartView
+from rlo_cli.tui.charts import ChartSpec, ChartView, build_chart_view
 from rlo_cli.tui.format import value_text
+from rlo_cli.tui.history import RunHistory
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +68,41 @@ class ChartTabs(Static):
 class ChartPanel(Vertical):
     """Chart names, the chart, and a message in its place while there is nothing to draw."""
 
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._drawn: tuple | None = None
+
     def compose(self) -> ComposeResult:
         yield ChartTabs(id="chart-tabs")
         yield MetricChart(id="chart")
         yield Static(id="chart-message")
+
+    def draw(self, runs: list[tuple[str, RunHistory | None]], specs: tuple[ChartSpec, ...],
+             active: int, log_scale: bool, no_runs_message: str) -> None:
+        """Draw chart `specs[active]` of `runs` (name and history), overlaid when several.
+
+        Returns at once when neither the arguments nor the histories changed since last time.
+        """
+        versions = tuple(-1 if history is None else history.version for _, history in runs)
+        key = (tuple(name for name, _ in runs), versions, specs, active, log_scale)
+        if key == self._drawn:
+            return
+        self._drawn = key
+        if runs:
+            view = build_chart_view(specs[active], runs, log_scale=log_scale)
+        else:
+            view = ChartView(title="No runs", message=no_runs_message)
+        if len(runs) > 1:
+            heading = f"Comparing {len(runs)} runs"
+        else:
+            heading = runs[0][0] if runs else "Charts"
+        notes = []
+        if view.log_scale:
+            notes.append("log scale")
+        bad = sum(history.bad_metric_lines for _, history in runs if history is not None)
+        if bad:
+            notes.append(f"{bad} unreadable metric lines skipped")
+        self.show(view, tuple(spec.title for spec in specs), active, heading, " · ".join(notes))
 
     def show(self, view: ChartView, titles: tuple[str, ...], active: int, heading: str,
              note: str = "") -> None:

@@ -15,7 +15,8 @@ KEYS = (
     ("space", "mark the run for comparison; marked runs are overlaid on one chart"),
     ("l", "toggle log scale on the y axis"),
     ("p", "pause or resume reading the run files"),
-    ("e", "export the current chart to PNG in the selected run's plots/ folder"),
+    ("e", "export the current chart to PNG, one file per metric, in the selected run's "
+          "plots/ folder"),
     ("?", "show this help"),
     ("q", "quit"),
 )

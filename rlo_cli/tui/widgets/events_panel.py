@@ -27,20 +27,20 @@ class EventsPanel(Log):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(max_lines=EVENT_LINES, **kwargs)
-        self._shown: tuple[Path, int] | None = None
+        self._displayed_key: tuple[Path, int] | None = None
         self._count = 0
 
     def show(self, history: RunHistory | None) -> None:
         if history is None:
-            if self._shown is not None:
+            if self._displayed_key is not None:
                 self.clear()
-                self._shown = None
+                self._displayed_key = None
             return
         key = (history.path, history.events_generation)
-        if key != self._shown:
+        if key != self._displayed_key:
             self.clear()
             self.write_lines([short_line(line) for line in history.events])
-            self._shown, self._count = key, history.events_added
+            self._displayed_key, self._count = key, history.events_added
             return
         new = history.events_added - self._count
         if new > 0:

@@ -12,11 +12,12 @@ from rlo_cli.tui.reader import RunSummary
 
 COLUMNS = (("name", "Run"), ("command", "Command"), ("state", "State"),
            ("progress", "Progress"), ("best", "Best"), ("elapsed", "Elapsed"))
-COMPACT_HIDDEN = ("command",)  # dropped on narrow terminals; run names usually say enough
+# Columns dropped on narrow terminals. Run names usually contain the data set and network.
+COMPACT_HIDDEN = ("command",)
 
 
 def run_cells(summary: RunSummary, marked: bool, now: float, bar_width: int = 8) -> dict[str, Text]:
-    """The cells of one row; a marked run's name starts with a dot."""
+    """Build the cells of one row. A marked run's name starts with a dot."""
     status = summary.status
     return {
         "name": Text.assemble(("● " if marked else "  ", "bold yellow"),
@@ -36,7 +37,7 @@ class RunTable(DataTable):
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
         self.compact = False
         self._columns: tuple[str, ...] = ()
-        self._shown: dict[str, dict[str, Text]] = {}
+        self._displayed: dict[str, dict[str, Text]] = {}
 
     def on_mount(self) -> None:
         self._add_columns()
@@ -54,34 +55,34 @@ class RunTable(DataTable):
             return
         self.compact = compact
         cursor = self.cursor_row
-        shown = self._shown
+        displayed = self._displayed
         self.clear(columns=True)
-        self._shown = {}
+        self._displayed = {}
         self._add_columns()
-        for key, cells in shown.items():
+        for key, cells in displayed.items():
             self.add_row(*(cells[column] for column in self._columns), key=key)
-            self._shown[key] = cells
-        if shown:
-            self.move_cursor(row=min(cursor, len(shown) - 1), animate=False)
+            self._displayed[key] = cells
+        if displayed:
+            self.move_cursor(row=min(cursor, len(displayed) - 1), animate=False)
 
     def show_runs(self, summaries: list[RunSummary], marked: set[Path], now: float) -> None:
         """Add new runs, drop deleted ones and rewrite only the cells that changed."""
-        wanted = {str(summary.path) for summary in summaries}
-        for key in list(self._shown):
-            if key not in wanted:
+        listed = {str(summary.path) for summary in summaries}
+        for key in list(self._displayed):
+            if key not in listed:
                 self.remove_row(key)
-                del self._shown[key]
+                del self._displayed[key]
         for summary in summaries:
             key = str(summary.path)
             cells = run_cells(summary, summary.path in marked, now, 5 if self.compact else 8)
-            shown = self._shown.get(key)
-            if shown is None:
+            previous = self._displayed.get(key)
+            if previous is None:
                 self.add_row(*(cells[column] for column in self._columns), key=key)
             else:
                 for column in self._columns:
-                    if shown[column] != cells[column]:
+                    if previous[column] != cells[column]:
                         self.update_cell(key, column, cells[column], update_width=True)
-            self._shown[key] = cells
+            self._displayed[key] = cells
 
     def path_at_cursor(self) -> Path | None:
         if not self.row_count:
@@ -91,5 +92,5 @@ class RunTable(DataTable):
 
     def move_to(self, path: Path) -> None:
         key = str(path)
-        if key in self._shown:
+        if key in self._displayed:
             self.move_cursor(row=self.get_row_index(key))

@@ -10,7 +10,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from rlo_cli.tui.format import megabytes_text, sparkline, value_text
+from rlo_cli.tui.format import megabytes_text, sparkline, unit_text, value_text
 from rlo_cli.tui.local import LocalSample
 
 LABEL_STYLE = "bold"
@@ -40,10 +40,8 @@ def _gpu_lines(gpu: dict[str, Any], util_history: Sequence[float | None], spark:
     head.append(" " + sparkline(util_history, spark, 0.0, 100.0), style="green")
     detail = Text("     ", no_wrap=True, overflow="ellipsis")
     detail.append(megabytes_text(gpu.get("mem_used_mb"), gpu.get("mem_total_mb")))
-    if gpu.get("temp_c") is not None:
-        detail.append(f" {float(gpu['temp_c']):.0f}°C")
-    if gpu.get("power_w") is not None:
-        detail.append(f" {float(gpu['power_w']):.0f} W")
+    detail.append(unit_text(gpu.get("temp_c"), "°C"))
+    detail.append(unit_text(gpu.get("power_w"), " W"))
     if gpu.get("name"):
         detail.append(f" {str(gpu['name']).removeprefix('NVIDIA ')}", style="dim")
     return [head, detail]
@@ -71,7 +69,7 @@ def run_lines(view: SystemView, spark: int) -> list[Text]:
     cpu = [sample.get("cpu_pct") for sample in view.samples]
     lines += _cpu_lines(cpu, last.get("host_mem_used_mb"), last.get("host_mem_total_mb"), spark,
                         rss=last.get("rss_mb"))
-    gpus = last.get("gpus") or []
+    gpus = gpu_list(last)
     for gpu in gpus:
         history = [_gpu_util(sample, gpu.get("index")) for sample in view.samples]
         lines += _gpu_lines(gpu, history, spark)
@@ -80,8 +78,17 @@ def run_lines(view: SystemView, spark: int) -> list[Text]:
     return lines
 
 
+def gpu_list(sample: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return the `gpus` entries of a system sample, skipping anything that is not a GPU
+    record."""
+    gpus = sample.get("gpus")
+    if not isinstance(gpus, list):
+        return []
+    return [gpu for gpu in gpus if isinstance(gpu, dict)]
+
+
 def _gpu_util(sample: dict[str, Any], index: Any) -> float | None:
-    for gpu in sample.get("gpus") or []:
+    for gpu in gpu_list(sample):
         if gpu.get("index") == index:
             return gpu.get("util_pct")
     return None
