@@ -7,7 +7,8 @@ rooted loss (k=5, m=5) on [tokens, vocab] logits. Two set-ups:
   the loss itself adds: saved tensors, temporaries and the gradient of the logits.
 - `head`: the logits come from an output layer (hidden [tokens, 768] times a [vocab, 768]
   weight, as in OPT-125m) inside the step and are dropped before backward, as in training.
-  The row then also counts the logits and the weight gradient.
+  The chunked loss overwrites them with their gradient, as the Trainer hook does. The row
+  then also counts the logits and the weight gradient.
 
 On CPU, extra peak memory is the growth of the process's peak resident set size (ru_maxrss)
 over its resident size before the step. On CUDA, it is max_memory_allocated minus the memory
@@ -52,8 +53,9 @@ def worker(tokens: int, vocab: int, chunk_tokens: int, dtype_name: str, setup: s
         leaves = [hidden, weight]
 
         def forward():
+            # As in the Trainer hook, nothing reads these logits later, so they may hold the gradient.
             return causal_lm_loss(F.linear(hidden, weight), labels, criterion,
-                                  chunk_tokens=chunk_tokens or None)
+                                  chunk_tokens=chunk_tokens or None, overwrite_logits=True)
     else:
         logits = torch.randn(1, tokens, vocab, generator=generator).to(device=device, dtype=dtype)
         logits.requires_grad_(True)

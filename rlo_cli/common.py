@@ -18,7 +18,7 @@ err_console = stderr_console()
 console = Console()
 
 # Options that steer the command itself and are not part of a pipeline config.
-CONTROL_OPTIONS = {"profile", "save_profile", "print_config", "resume", "tui", "nproc",
+CONTROL_OPTIONS = {"profile", "save_profile", "print_config", "resume", "tui", "nproc", "list_nets",
                    "verbose", "ctx"}
 
 

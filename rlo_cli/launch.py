@@ -2,7 +2,7 @@
 
 `rlo train --nproc 2 ...` starts `torch.distributed.run` (torchrun) in this process with
 `--nproc-per-node 2 -m rlo_cli train ...`, the same command line without the launcher's
-own options. Each worker sees torchrun's RANK, LOCAL_RANK and WORLD_SIZE variables and runs
+own options. Each worker reads torchrun's RANK, LOCAL_RANK and WORLD_SIZE variables and runs
 the command as one rank of the job. `torchrun --nproc-per-node 2 -m rlo_cli train ...`
 starts the same workers directly.
 
@@ -148,7 +148,7 @@ def worker_arguments(argv: list[str], command: str) -> list[str]:
             f"--nproc needs the command line of 'rlo {command}', but this process was started "
             f"with {argv!r}. Run 'rlo {command} --nproc N ...' from a shell, or start the "
             f"workers yourself with 'torchrun --nproc-per-node N -m rlo_cli {command} ...'.")
-    kept: list[str] = []
+    remaining: list[str] = []
     skip_value = False
     for token in argv:
         if skip_value:
@@ -156,8 +156,8 @@ def worker_arguments(argv: list[str], command: str) -> list[str]:
         elif token in LAUNCH_FLAGS:
             skip_value = True
         elif not any(token.startswith(flag + "=") for flag in LAUNCH_FLAGS):
-            kept.append(token)
-    return kept
+            remaining.append(token)
+    return remaining
 
 
 def torchrun_arguments(options: LaunchOptions, worker_args: list[str]) -> list[str]:
@@ -245,7 +245,7 @@ def _root_causes(error) -> tuple[list[int], list[int]]:
 
 
 def describe_failures(error, resume_hint: str = "") -> str:
-    """One paragraph naming the failed ranks of a torchrun ChildFailedError."""
+    """Describe the failed ranks of a torchrun ChildFailedError in one paragraph."""
     causes, stopped = _root_causes(error)
     message = "The distributed job failed: " + "; ".join(
         _describe_failure(rank, error.failures[rank]) for rank in causes) + "."
@@ -257,8 +257,8 @@ def describe_failures(error, resume_hint: str = "") -> str:
 
 
 def failure_exit_code(error) -> int:
-    """The exit code of the lowest failed rank that was not stopped by torchrun, or 128 +
-    signal number when a signal killed it."""
+    """Return the exit code of the lowest failed rank that torchrun did not stop itself, or
+    128 + the signal number when a signal killed that rank."""
     causes, _ = _root_causes(error)
     failure = error.failures[causes[0]]
     if failure.exitcode < 0:

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from rlo_cli.app import app
@@ -13,6 +14,16 @@ TINY_FLAGS = ["--kimg", "0.016", "--tick", "0.008", "--snap", "1", "--batch", "8
               "--resolution", "8", "--channel-base", "64", "--channel-max", "16", "--z-dim", "8",
               "--fid-samples", "16", "--fid-classifier-steps", "2", "--max-images", "64",
               "--grid", "2", "--name", "smoke"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def single_torch_thread():
+    """Run on one thread: these tiny networks gain nothing from more, and on a busy machine
+    extra threads mostly wait on each other."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
 
 
 def test_gan_help_lists_training_options_and_generate():

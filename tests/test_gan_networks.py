@@ -15,6 +15,16 @@ from rlo_core.gan.snapshots import load_snapshot, save_snapshot
 ARCHS = ["dcgan", "stylegan2-lite"]
 
 
+@pytest.fixture(autouse=True, scope="module")
+def single_torch_thread():
+    """Run on one thread: these tiny networks gain nothing from more, and on a busy machine
+    extra threads mostly wait on each other."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def tiny_spec(arch: str, resolution: int = 16, channels: int = 3) -> NetworkSpec:
     return NetworkSpec(arch=arch, resolution=resolution, img_channels=channels, z_dim=8, w_dim=8,
                        channel_base=128, channel_max=16, mapping_layers=2)

@@ -13,7 +13,17 @@ from rlo_core.gan.data import load_gan_data
 from rlo_core.gan.pipeline import CHECKPOINT_NAME, resume_gan, run_gan
 
 TINY = dict(dataset="digits", resolution=8, batch=8, channel_base=64, channel_max=16, z_dim=8,
-            w_dim=8, r1_interval=2, grid=2, fid_classifier_steps=5, fid_samples=0)
+            w_dim=8, r1_interval=2, grid=2, fid_classifier_steps=5, fid_samples=0, max_images=64)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def single_torch_thread():
+    """Run on one thread: these tiny networks gain nothing from more, and on a busy machine
+    extra threads mostly wait on each other."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
 
 
 def tiny_config(tmp_path, **changes) -> GanConfig:
@@ -172,10 +182,14 @@ def test_feature_fid_uses_rotation_task_without_labels(tmp_path):
     assert info["task"] == "rotation"
 
 
-def test_inception_fid_from_local_weights_file(tmp_path):
+def test_inception_fid_from_local_weights_file(tmp_path, monkeypatch):
     from torchvision.models import inception_v3
 
+    from rlo_core.gan import fid_inception
     from rlo_core.gan.fid import build_fid_metric
+
+    # 75 px is Inception-v3's smallest input; 299 px would cost 16x the time for the same path.
+    monkeypatch.setattr(fid_inception, "INCEPTION_SIZE", 75)
     from rlo_core.gan.networks import NetworkSpec, build_generator
 
     weights = tmp_path / "inception.pth"

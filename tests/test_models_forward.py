@@ -6,7 +6,8 @@ patch and window sizes stay as registered. Nets with a fixed width ignore it.
 
 The 100-class and 64 px cases of the costly nets run only with RLO_FULL_NET_MATRIX=1 (ten
 minutes on a loaded 2-core machine). Each shares its code path with a case that always runs:
-- res18 for the ResNets, swin for swin_base, vit for vit-l and vit_base;
+- res18 for the ResNets, swin for swin_base, vit_small and vit_tiny (the same builder) for
+  vit, vit-l and vit_base, cait_small for cait;
 - the pretrained-weight tests for vit_timm's new head and resized position embedding;
 - convmixer's own 32 px case, because it uses the same patch-1 layout up to 64 px.
 """
@@ -23,8 +24,8 @@ from rlo_core.models import NETS, count_parameters, create_net
 # A multiple of every head count in the registry (6, 8 and 16), so every net accepts it.
 TEST_WIDTH = 96
 CASES = [(10, 32), (100, 32), (200, 64)]
-COSTLY_NETS = {"res34", "res50", "res101", "swin_base", "vit-l", "vit_base", "vit_timm",
-               "convmixer"}
+COSTLY_NETS = {"res34", "res50", "res101", "swin_base", "vit", "vit-l", "vit_base", "vit_timm",
+               "cait", "convmixer"}
 FULL_MATRIX = os.environ.get("RLO_FULL_NET_MATRIX") == "1"
 
 

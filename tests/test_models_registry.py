@@ -112,6 +112,8 @@ def test_vit_uses_64_wide_heads():
     with torch.device("meta"):
         model = create_net("vit", 10, 32, dim_head=512)
     assert model.blocks[0].attn.qkv.out_features == 3 * 16 * 64
+    assert model.blocks[0].mlp.fc1.out_features == 1024
+    assert len(model.blocks) == 12
 
 
 def test_resnet_cifar_stem_small_only():
@@ -125,6 +127,13 @@ def test_swin_keeps_last_stage_at_32px():
         model = create_net("swin", 10, 32)
         features = model.forward_features(torch.empty(1, 3, 32, 32))
     assert features.shape == (1, 4, 4, 768)
+
+
+def test_swin_standard_layout_at_224px():
+    with torch.device("meta"):
+        model = create_net("swin", 10, 224)
+        features = model.forward_features(torch.empty(1, 3, 224, 224))
+    assert features.shape == (1, 7, 7, 768)
 
 
 # --- pretrained weights ----------------------------------------------------------------------
@@ -191,6 +200,13 @@ def test_vit_timm_offline_error_names_places(tmp_path, monkeypatch):
     assert str(tmp_path / "hub" / "models--timm--vit_base_patch16_384*") in message
     assert "--pretrained PATH" in message
     assert "does not download" in message
+
+
+def test_vit_timm_check_fails_before_data(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with pytest.raises(ModelError, match="No pretrained weights"):
+        check_net_input("vit_timm", NetOptions(num_classes=10, image_size=384))
 
 
 def test_vit_timm_rejects_mismatched_weights(tiny_vit_weights):

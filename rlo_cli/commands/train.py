@@ -32,10 +32,10 @@ def register(app: typer.Typer) -> None:
         weight_decay: float = typer.Option(D.weight_decay, "--weight-decay", help="Weight decay."),
         momentum: float = typer.Option(D.momentum, "--momentum", help="SGD momentum."),
         image_size: Optional[int] = typer.Option(D.image_size, "--image-size", "--size", help="Input size in pixels \\[default: the data set's]."),
-        patch: int = typer.Option(D.patch, "--patch", help="ViT patch size in pixels."),
-        dim_head: int = typer.Option(D.dim_head, "--dim-head", "--dimhead", help="Transformer embedding width."),
+        patch: Optional[int] = typer.Option(D.patch, "--patch", help="Patch size in pixels (window size for Swin at 64 px or less) \\[default: the net's own, 4 for vit]."),
+        dim_head: Optional[int] = typer.Option(D.dim_head, "--dim-head", "--dimhead", help="Transformer embedding width \\[default: the net's own, 512 for vit]."),
         pretrained: Optional[str] = typer.Option(D.pretrained, "--pretrained", help="Local weights file or folder for pretrained nets (vit_timm)."),
-        aug: bool = typer.Option(D.aug, "--aug/--no-aug", help="Data augmentation (crop, flip, RandAugment)."),
+        aug: bool = typer.Option(D.aug, "--aug/--no-aug", help="RandAugment (N=2, M=14) on top of the random crop and flip; --no-aug keeps only crop and flip."),
         amp: bool = typer.Option(D.amp, "--amp/--no-amp", help="Mixed precision on CUDA (bf16 where supported, else fp16)."),
         sync_bn: bool = typer.Option(D.sync_bn, "--sync-bn", help="Synchronized batch norm in distributed runs."),
         grad_accum: int = typer.Option(D.grad_accum, "--grad-accum", help="Micro-batches per optimizer step."),
@@ -61,8 +61,18 @@ def register(app: typer.Typer) -> None:
         rdzv_endpoint: Optional[str] = launch.rdzv_endpoint_option(),
         rdzv_id: Optional[str] = launch.rdzv_id_option(),
         tui: bool = typer.Option(False, "--tui", help="Open the dashboard on this run."),
+        list_nets: bool = typer.Option(False, "--list-nets", help="List the networks and exit."),
     ) -> None:
         """Train an image classifier."""
+        if list_nets:
+            from rlo_cli.commands.models import print_models_table
+
+            print_models_table(dataset=dataset)
+            return
+        if tui and not launch.inside_torchrun():
+            from rlo_cli.tui.launch import dashboard_for_command
+
+            raise typer.Exit(dashboard_for_command(runs_dir))
         values = {name: value for name, value in locals().items()
                   if name not in launch.LAUNCH_PARAMETERS}
         distributed = launch.LaunchOptions.from_values(locals())

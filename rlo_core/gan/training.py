@@ -32,6 +32,8 @@ STAT_NAMES = ("g_loss", "d_loss", "r1", "real_score", "fake_score", "real_sign",
 
 def amp_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
     """bf16 on CUDA devices that support it, fp16 on older ones, None (fp32) elsewhere."""
+    # NOTE: the CUDA autocast and fp16 GradScaler paths have not been run on a GPU yet; the
+    # tests cover fp32 on CPU and the losses under CPU autocast.
     if not enabled or device.type != "cuda":
         return None
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -164,7 +166,7 @@ class GanTrainer:
     def _check_finite(self, phase: str, loss: Tensor) -> None:
         if not torch.isfinite(loss):
             raise NonFiniteLossError(
-                f"The {phase} loss became {float(loss)} at step {self.step} "
+                f"The {phase} loss became {float(loss.detach())} at step {self.step} "
                 f"({self.cur_nimg / 1000:.1f} kimg) with --loss {self.config.loss}. Lower --lr, "
                 "raise --r1-gamma, or resume from the last snapshot with --resume.")
 

@@ -67,6 +67,8 @@ class ChunkedLoss(torch.autograd.Function):
                 (piece_grad,) = torch.autograd.grad(value, leaf, grad_outputs=upstream)
             total += value.detach().to(dtype)
             grad[start:stop] = piece_grad
+            # Free this chunk's tensors before the next chunk allocates its own.
+            del leaf, value, piece_grad
         ctx.grad = grad
         return total / divisor
 

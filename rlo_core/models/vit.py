@@ -8,11 +8,12 @@ every attention head is 64 wide whatever the width, the qkv projection has no bi
 from __future__ import annotations
 
 import functools
+from typing import Optional
 
 from torch import nn
 
 from rlo_core.models.checks import patch_check, resolve_patch
-from rlo_core.models.pretrained import build_pretrained_timm_vit
+from rlo_core.models.pretrained import build_pretrained_timm_vit, find_weights
 from rlo_core.models.registry import NetOptions, register_net
 
 HEAD_DIM = 64
@@ -77,10 +78,13 @@ def vit_base(options: NetOptions) -> nn.Module:
     return vision_transformer(options, depth=12, heads=12, mlp_dim=3072, default_width=768)
 
 
-def timm_vit_check(options: NetOptions):
+def timm_vit_check(options: NetOptions) -> Optional[str]:
     if options.image_size % 16:
         return ("timm's vit_base_patch16_384 cuts images into 16 px patches. Use --image-size "
                 "384 (its pretraining size) or another multiple of 16.")
+    if options.load_pretrained:
+        # Raises a ModelError naming the places searched, before any data is loaded.
+        find_weights(TIMM_VIT_NAME, options.pretrained)
     return None
 
 

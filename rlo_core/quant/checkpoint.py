@@ -7,9 +7,10 @@ File layout (safetensors, with the header as JSON under the metadata key `rlo_qu
   the symmetric grid's zero is (2^bits - 1) / 2)
 - `<layer>.rescale`: float32 per-input scales (incoherence processing only)
 The header records the format version, the base model and a fingerprint of its weights that
-are not quantized, the settings, the transform specs per layer and the perplexities measured
-at save time. Weights that are not quantized (embeddings, norms, biases, the head) are read
-from the base model, so the file holds only the quantized layers.
+are not quantized. It also records the settings, the transform specs per layer and the
+perplexities measured at save time. Weights that are not quantized (embeddings, norms,
+biases, the head) are read from the base model, so the file contains only the quantized
+layers.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ def _tensors_of(record: QuantizedLinear) -> dict[str, torch.Tensor]:
     tensors = {f"{record.name}.codes": pack_codes(record.codes, record.bits)}
     if record.grid_kind == "minmax":
         tensors[f"{record.name}.step"] = record.step.to(torch.float16).contiguous()
-        tensors[f"{record.name}.zero"] = pack_codes(record.zero.round().to(torch.int64), record.bits)
+        zero = record.zero.round().to(torch.int64)
+        tensors[f"{record.name}.zero"] = pack_codes(zero, record.bits)
     else:
         tensors[f"{record.name}.step"] = record.step.to(torch.float32).contiguous()
     if record.rescale is not None:
@@ -70,7 +72,8 @@ def _layer_header(record: QuantizedLinear) -> dict[str, Any]:
             "rescale": record.rescale is not None}
 
 
-def save_checkpoint(path: str | Path, records: list[QuantizedLinear], header: dict[str, Any]) -> int:
+def save_checkpoint(path: str | Path, records: list[QuantizedLinear],
+                    header: dict[str, Any]) -> int:
     """Write the records and `header` (plus format fields and layer specs) atomically.
 
     Returns the file size in bytes.

@@ -56,7 +56,8 @@ class QuantizeConfig:
         for name in ("nsamples", "eval_batch_size"):
             value = getattr(self, name)
             if value <= 0:
-                raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, got {value}.")
+                raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, "
+                                  f"got {value}.")
         for name in ("seqlen", "groupsize", "max_eval_windows"):
             value = getattr(self, name)
             if value is not None and value <= 0:

@@ -34,7 +34,7 @@ def gptq_codes(weight: torch.Tensor, upper: torch.Tensor, grid: Grid, columns: l
 
     `columns[k]` is the original index of the column at position k, which selects its
     grid group. With `fit_groups`, the min-max grid of each group is fitted from the
-    error-updated weights when the group's first column is reached (GPTQ's grouping); the
+    error-updated weights when the group's first column is reached (GPTQ's grouping), so the
     caller must then keep the original column order. `noise` (uniform in [0, 1), same shape
     as weight) switches to stochastic rounding.
     """

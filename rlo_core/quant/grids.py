@@ -97,20 +97,21 @@ def fit_minmax(weight: torch.Tensor, bits: int, groupsize: int | None = None) ->
     step = torch.empty(rows, groups, dtype=weight.dtype, device=weight.device)
     zero = torch.empty_like(step)
     for group in range(groups):
-        step[:, group], zero[:, group] = minmax_params(weight[:, group * size:(group + 1) * size], bits)
+        block = weight[:, group * size:(group + 1) * size]
+        step[:, group], zero[:, group] = minmax_params(block, bits)
     return Grid(bits, step, zero, size, "minmax")
 
 
 def empty_minmax(rows: int, columns: int, bits: int, groupsize: int,
                  like: torch.Tensor) -> Grid:
-    """A min-max grid whose groups are filled in later (GPTQ fits each group when it starts)."""
+    """Allocate a min-max grid whose groups GPTQ fills in when it reaches each group."""
     groups = -(-columns // groupsize)
     step = torch.ones(rows, groups, dtype=like.dtype, device=like.device)
     return Grid(bits, step, torch.zeros_like(step), groupsize, "minmax")
 
 
 def fit_symmetric(weight: torch.Tensor, bits: int) -> Grid:
-    """One symmetric grid for the whole matrix, spanning +-2.4 RMS of its entries."""
+    """Fit one symmetric grid for the whole matrix, spanning +-2.4 RMS of its entries."""
     maxq = 2 ** bits - 1
     rms = weight.double().square().mean().sqrt()
     clip = SYMMETRIC_RANGE * rms + 1e-16

@@ -37,8 +37,8 @@ def ldlq_codes(weight: torch.Tensor, feedback: torch.Tensor, grid: Grid, columns
                blocksize: int = 128, noise: torch.Tensor | None = None) -> torch.Tensor:
     """Codes (as floats) of `weight` (in processing order) with the LDL feedback matrix A.
 
-    The feedback from earlier blocks is added with one matrix product per block; inside a
-    block each rounding error updates the later targets as a rank-1 update. Columns are
+    The feedback from earlier blocks is added with one matrix product per block. Inside a
+    block, each rounding error updates the later targets as a rank-1 update. Columns are
     handled as the contiguous rows of W^T.
     """
     rows_of = weight.T.contiguous()

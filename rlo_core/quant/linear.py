@@ -15,7 +15,7 @@ from rlo_core.quant.transforms import derive_seed
 
 @dataclass
 class RoundingSettings:
-    """How every linear layer is quantized (the algorithm part of the quantize config)."""
+    """Rounding options shared by every linear layer (the algorithm part of the quantize config)."""
 
     method: str = "gptq"
     bits: int = 4

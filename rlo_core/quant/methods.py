@@ -35,7 +35,7 @@ def processing_order(method: str, hessian: torch.Tensor, act_order: bool) -> tor
 
 def make_grid(weight: torch.Tensor, *, method: str, bits: int, symmetric: bool,
               groupsize: int | None, act_order: bool) -> tuple[Grid, bool]:
-    """The grid for `weight`, and whether GPTQ fits its groups while it runs."""
+    """Return the grid for `weight`, and whether GPTQ fits its groups while it runs."""
     if symmetric:
         return fit_symmetric(weight, bits), False
     if method == "gptq" and groupsize and not act_order:

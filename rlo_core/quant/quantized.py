@@ -20,7 +20,7 @@ from rlo_core.quant.transforms import OrthogonalTransform
 class QuantizedLinear:
     """Everything needed to rebuild one nn.Linear weight of shape (out, in).
 
-    With incoherence processing, the codes quantize U diag-rescaled(W) V^T; `rescale` holds the
+    With incoherence processing, the codes quantize U diag-rescaled(W) V^T; `rescale` is the
     per-input scale s (W' = W diag(s)) and `left`/`right` the specs of U and V.
     """
 
@@ -42,7 +42,7 @@ class QuantizedLinear:
 
     def reconstruct(self, device: torch.device | str = "cpu",
                     dtype: torch.dtype = torch.float64) -> torch.Tensor:
-        """The dense weight, computed on `device` in `dtype` (float64 by default)."""
+        """Rebuild the dense weight on `device` in `dtype` (float64 by default)."""
         codes = self.codes.to(device=device, dtype=dtype)
         weight = self.grid(device, dtype).decode_matrix(codes)
         if self.left is not None:

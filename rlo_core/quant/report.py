@@ -30,7 +30,9 @@ def _number(value: Optional[float], digits: int = 4) -> str:
         return "-"
     if not math.isfinite(value):
         return str(value)
-    return f"{value:.{digits}g}" if abs(value) >= 1e5 or abs(value) < 1e-3 else f"{value:.{digits}f}"
+    if abs(value) >= 1e5 or abs(value) < 1e-3:
+        return f"{value:.{digits}g}"
+    return f"{value:.{digits}f}"
 
 
 def table_columns(datasets: list[str]) -> list[str]:

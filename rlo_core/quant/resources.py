@@ -58,7 +58,8 @@ def plan_placement(model: nn.Module, device: torch.device, windows: int, seqlen:
     layerwise = model_bytes(model) > MODEL_MEMORY_SHARE * free
     if layerwise:
         log.info("The model (%.1f GiB) does not fit in %.1f GiB of free device memory; "
-                 "evaluating one decoder layer at a time.", model_bytes(model) / 2**30, free / 2**30)
+                 "evaluating one decoder layer at a time.", model_bytes(model) / 2**30,
+                 free / 2**30)
     return Placement(layerwise, store)
 
 

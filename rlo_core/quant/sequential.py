@@ -53,7 +53,8 @@ def collect_hessians(layer: nn.Module, linears: dict[str, nn.Linear], inputs: La
             accumulators[name].add_gram(shared["gram"], shared["tokens"])
         return hook
 
-    handles = [linear.register_forward_pre_hook(make_hook(name)) for name, linear in linears.items()]
+    handles = [linear.register_forward_pre_hook(make_hook(name))
+               for name, linear in linears.items()]
     try:
         run_layer(layer, inputs, device, keep_outputs=False)
     finally:

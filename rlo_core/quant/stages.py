@@ -116,8 +116,8 @@ class Stages:
         from rlo_core.quant.pipeline import describe_settings, library_versions
 
         names = {record.name for record in quantization.records}
-        return {"model": self.model_reference, "model_fingerprint": base_fingerprint(self.model, names),
-                "seqlen": self.seqlen,
+        return {"model": self.model_reference,
+                "model_fingerprint": base_fingerprint(self.model, names), "seqlen": self.seqlen,
                 "settings": describe_settings(self.config, self.seqlen, self.model_reference),
                 "perplexity": row.perplexity, "proxy_loss": row.proxy_loss,
                 "quantize_seconds": row.seconds,
@@ -129,7 +129,8 @@ class Stages:
         from rlo_core.quant.checkpoint import save_checkpoint
 
         path = Path(self.config.save)
-        size = save_checkpoint(path, quantization.records, self.checkpoint_header(quantization, row))
+        header = self.checkpoint_header(quantization, row)
+        size = save_checkpoint(path, quantization.records, header)
         result.checkpoint, result.checkpoint_bytes = path, size
         log.info("Saved %s: %d bytes, %.3f of the %d bytes these weights take in float16.",
                  path, size, size / result.fp16_bytes, result.fp16_bytes)
@@ -197,6 +198,6 @@ class Stages:
             notes.append(f"Checkpoint {result.checkpoint}: {result.checkpoint_bytes} bytes, "
                          f"{result.checkpoint_bytes / result.fp16_bytes:.3f} x the float16 size "
                          "of the quantized weights.")
-        atomic.write_text(self.run.dir / "results.md",
-                          "# Quantization results\n\n" + result.markdown + "\n" + "\n".join(notes) + "\n")
+        text = "# Quantization results\n\n" + result.markdown + "\n" + "\n".join(notes) + "\n"
+        atomic.write_text(self.run.dir / "results.md", text)
 

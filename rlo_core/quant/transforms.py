@@ -71,7 +71,8 @@ def _move_last(x: torch.Tensor, dim: int) -> tuple[torch.Tensor, int]:
     return x.movedim(dim, -1), dim
 
 
-def kron_apply(x: torch.Tensor, factors: list[torch.Tensor], transpose: bool = False) -> torch.Tensor:
+def kron_apply(x: torch.Tensor, factors: list[torch.Tensor],
+               transpose: bool = False) -> torch.Tensor:
     """Multiply every vector along the last axis of x by kron(factors[0], factors[1], ...).
 
     The product is never formed: x is viewed as (..., d_1, ..., d_r) and each square factor
@@ -114,7 +115,8 @@ class OrthogonalTransform:
             if split is None:
                 raise ValueError(f"width {self.n} has no Hadamard construction")
             self.order, self.power = split
-            self.signs = torch.randint(0, 2, (self.n,), generator=generator).to(torch.float64) * 2 - 1
+            bits = torch.randint(0, 2, (self.n,), generator=generator)
+            self.signs = bits.to(torch.float64) * 2 - 1
             orders = ([self.order] if self.order > 1 else []) + sylvester_chunks(self.power)
             self.factors = [torch.from_numpy(hadamard_matrix(order).astype("float64"))
                             for order in orders]

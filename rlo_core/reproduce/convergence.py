@@ -38,6 +38,8 @@ class ConvergenceConfig:
     lr: Optional[float] = None  # None: the net family's default
     optimizer: str = "adam"
     image_size: Optional[int] = None  # None: the data set's native size
+    patch: int = 4  # ViT patch size in pixels
+    dim_head: int = 512  # transformer embedding width
     aug: bool = True
     k: float = 3.0
     m: float = 3.0
@@ -71,7 +73,7 @@ class ConvergenceConfig:
             TrainConfig(), dataset=self.dataset, net=self.net, loss=loss, k=self.k, m=self.m,
             focal_alpha=self.focal_alpha, focal_gamma=self.focal_gamma, epochs=self.epochs,
             batch_size=self.batch_size, lr=self.lr, optimizer=self.optimizer,
-            image_size=self.image_size, aug=self.aug, seed=seed, data_dir=self.data_dir,
+            image_size=self.image_size, patch=self.patch, dim_head=self.dim_head, aug=self.aug, seed=seed, data_dir=self.data_dir,
             device=self.device, workers=self.workers, max_steps=self.max_steps,
             name=f"{loss}-seed{seed}", runs_dir=runs_dir)
 

@@ -34,8 +34,13 @@ class GanReproductionConfig:
     batch: int = 32
     resolution: int = 32
     arch: str = "dcgan"
+    z_dim: int = 128
+    w_dim: int = 128
+    channel_base: int = 4096
+    channel_max: int = 256
     fid_samples: int = 2000
     fid_inception: Optional[str] = None
+    fid_classifier_steps: int = 200
     device: str = "auto"
     output: Optional[str] = None  # also copy the tables and PNG here (for example docs/reproduce)
     name: Optional[str] = None
@@ -57,9 +62,12 @@ class GanReproductionConfig:
 
         return replace(GanConfig(), dataset=self.dataset, loss=loss, k=self.k, kimg=self.kimg,
                        tick=self.tick, snap=self.snap, batch=self.batch,
-                       resolution=self.resolution, arch=self.arch, fid_samples=self.fid_samples,
-                       fid_inception=self.fid_inception, device=self.device, seed=seed,
-                       name=f"{loss}-seed{seed}", runs_dir=runs_dir)
+                       resolution=self.resolution, arch=self.arch, z_dim=self.z_dim,
+                       w_dim=self.w_dim, channel_base=self.channel_base,
+                       channel_max=self.channel_max, fid_samples=self.fid_samples,
+                       fid_inception=self.fid_inception,
+                       fid_classifier_steps=self.fid_classifier_steps, device=self.device,
+                       seed=seed, name=f"{loss}-seed{seed}", runs_dir=runs_dir)
 
     def default_name(self) -> str:
         return f"{self.dataset.split(':')[0]}-{self.resolution}px-{self.arch}".lower()

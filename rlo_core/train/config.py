@@ -26,8 +26,8 @@ class TrainConfig:
     weight_decay: float = 0.0
     momentum: float = 0.9
     image_size: Optional[int] = None  # None: the data set's native size
-    patch: int = 4
-    dim_head: int = 512
+    patch: Optional[int] = None  # None: the net's own (4 for the reference ViT)
+    dim_head: Optional[int] = None  # None: the net's own (512 for the reference ViT)
     pretrained: Optional[str] = None
     aug: bool = True
     amp: bool = True
@@ -47,7 +47,7 @@ class TrainConfig:
     def validate(self) -> None:
         for field_name in ("epochs", "batch_size", "grad_accum", "patch", "dim_head", "log_every"):
             value = getattr(self, field_name)
-            if value <= 0:
+            if value is not None and value <= 0:
                 raise ConfigError(f"--{field_name.replace('_', '-')} must be a positive integer, "
                                   f"got {value}.")
         for field_name in ("k", "m"):

@@ -42,7 +42,7 @@ class DistributedContext:
 
 
 def collective_timeout() -> datetime.timedelta:
-    """The collective timeout: `RLO_DIST_TIMEOUT_S` seconds, default 300."""
+    """Return the collective timeout: `RLO_DIST_TIMEOUT_S` seconds, default 300."""
     raw = os.environ.get(TIMEOUT_ENV, "")
     if not raw:
         return datetime.timedelta(seconds=DEFAULT_TIMEOUT_S)

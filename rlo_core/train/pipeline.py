@@ -90,8 +90,8 @@ def _loaders(dataset, config: TrainConfig, device: torch.device, dist: Distribut
                               sampler=sampler, **common)
     test_set = dataset.test
     if dist.enabled:
-        # Every test image exactly once over all ranks (DistributedSampler would repeat some
-        # to even out the shards, which skews the all-reduced accuracy).
+        # Rank r scores images r, r+W, r+2W, ..., so each image counts once in the
+        # all-reduced sums. DistributedSampler would repeat images to even out the shards.
         test_set = Subset(dataset.test, range(dist.rank, len(dataset.test), dist.world_size))
     test_loader = DataLoader(test_set, batch_size=micro_batch * config.grad_accum,
                              shuffle=False, **common)
@@ -110,7 +110,8 @@ def run_train(config: TrainConfig, *, callbacks: list[Callback] | None = None,
     """Train `config.net` on `config.dataset` and return the final metrics."""
     from rlo_core.data import DataOptions, build_dataset, dataset_spec
     from rlo_core.losses import build_loss
-    from rlo_core.models import NetOptions, check_net_input, create_net, net_spec
+    from rlo_core.models import (NetOptions, check_net_input, create_net, net_spec,
+                                 preferred_image_size)
 
     config.validate()
     spec, data_spec = net_spec(config.net), dataset_spec(config.dataset)
@@ -122,7 +123,7 @@ def run_train(config: TrainConfig, *, callbacks: list[Callback] | None = None,
     dist = init_distributed(device.type)
     if dist.enabled and device.type == "cuda":
         device = torch.device("cuda", dist.local_rank)
-    image_size = config.image_size or data_spec.image_size or spec.default_image_size
+    image_size = preferred_image_size(config.net, config.image_size, data_spec.image_size)
     net_options = dict(patch=config.patch, dim_head=config.dim_head, pretrained=config.pretrained)
     # Fail on an incompatible size before loading any data.
     check_net_input(config.net, NetOptions(num_classes=data_spec.num_classes or 2,
@@ -131,8 +132,8 @@ def run_train(config: TrainConfig, *, callbacks: list[Callback] | None = None,
 
     preparation = main_process_first(dist) if config.download else contextlib.nullcontext()
     with preparation:
-        # Only rank 0 downloads; the others then find the files in place, or fail with a
-        # clear error when their node does not share rank 0's data folder.
+        # Only rank 0 downloads. The other ranks then find the files in place, or fail with
+        # a "not found" error when their machine does not share rank 0's data folder.
         dataset = build_dataset(config.dataset, DataOptions(
             data_dir=Path(config.data_dir), image_size=image_size, aug=config.aug,
             download=config.download and dist.is_main, seed=config.seed))

@@ -146,8 +146,8 @@ class Trainer:
 
     def _train_step(self, batches, interrupt: Optional[GracefulInterrupt] = None
                     ) -> tuple[dict[str, float], bool]:
-        """One optimizer step over `grad_accum` micro-batches. Returns the step's metrics over
-        all ranks and whether any rank asked to stop, so every rank stops at the same step."""
+        """Run one optimizer step over `grad_accum` micro-batches. Returns the step's metrics
+        over all ranks and whether any rank requested a stop, so every rank stops together."""
         self.model.train()
         totals = {"loss": 0.0, "ce": 0.0, "correct": 0.0, "count": 0.0, "non_finite": 0.0}
         started = time.perf_counter()
@@ -267,7 +267,13 @@ class Trainer:
             if pending:
                 self._finish_step(pending, interrupt)
         if self._reached_max_steps() and self.state.batches_done < self._micro_batches_total():
-            self.save("last")  # a --max-steps run stops mid-epoch and stays resumable
+            # A --max-steps run stops mid-epoch: evaluate so it reports real test metrics,
+            # and save a checkpoint it can resume from.
+            metrics = self.evaluate()
+            self.state.history.append({"epoch": epoch + self.epoch_fraction, **metrics})
+            self.state.best_acc = max(self.state.best_acc, metrics["acc"])
+            self._emit("on_eval_end", metrics)
+            self.save("last")
             return
         self._end_epoch()
 
@@ -279,7 +285,7 @@ class Trainer:
         self.state.batches_done += len(batches)
         self.state.step += 1
         self._emit("on_step_end", metrics)
-        # A single process also stops for a signal that arrived during the callbacks; ranks
+        # A single process also stops for a signal that arrived during the callbacks. Ranks
         # of a distributed job stop only on the flag they agreed on in the step's reduction.
         if stop or (self.world_size == 1 and interrupt.requested):
             self.save("last")

@@ -77,7 +77,10 @@ def construction_for(order: int) -> str | None:
 
 @functools.lru_cache(maxsize=32)
 def hadamard_matrix(order: int) -> np.ndarray:
-    """A Hadamard matrix of `order` as a read-only int8 array; ValueError when none is known."""
+    """Build a Hadamard matrix of `order` as a read-only int8 array.
+
+    Raises ValueError when no construction is known for `order`.
+    """
     construction = construction_for(order)
     if construction == "sylvester":
         matrix = sylvester(order)

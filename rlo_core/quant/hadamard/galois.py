@@ -46,7 +46,7 @@ def _has_factor_of_degree(modulus: list[int], p: int, degree: int) -> bool:
 
 
 def irreducible_polynomial(p: int, r: int) -> list[int]:
-    """The first monic irreducible polynomial of degree r over GF(p), lowest degree first.
+    """Find the first monic irreducible polynomial of degree r over GF(p), lowest degree first.
 
     A polynomial of degree r is irreducible when no monic polynomial of degree 1..r//2
     divides it, which is checked by brute force (fine for the p**r below a few thousand used
