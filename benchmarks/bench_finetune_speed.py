@@ -1,8 +1,8 @@
 """Finetuning speed: tokens/s of `rlo finetune` with `--loss rlo` against `--loss ce`.
 
 Each measurement is a full `run_finetune` call with `max_steps` optimizer steps on the same
-model, text and batch; tokens/s is `FinetuneResult.train_tokens / wall_time_s`, where the wall
-time covers `Trainer.train()`: the steps plus the end-of-training validation pass (capped by
+model, text and batch. Tokens/s is `FinetuneResult.train_tokens / wall_time_s`. That wall time
+covers `Trainer.train()`: the steps, one validation pass at the end (capped by
 `--max-eval-blocks`, the same for both losses) and one checkpoint save. Repeats alternate the
 order of the losses; the table gives medians. Usage:
 

@@ -7,7 +7,7 @@ per-step cross-entropy and accuracy, metrics.jsonl, the heartbeat and the system
 bare loop is forward, loss, backward and optimizer step.
 
 Throughput is timed from the end of step `--warmup` to the end of the last step, inside the
-first epoch, so neither loop's window holds an evaluation or a checkpoint. Repeats alternate
+first epoch, so neither loop's window contains an evaluation or a checkpoint. Repeats alternate
 the order of the two loops; the table gives medians. Usage:
 
     python benchmarks/bench_train_overhead.py [--net res18] [--image-size 16] [--batch-size 32]

@@ -172,16 +172,18 @@ def torchrun_arguments(options: LaunchOptions, worker_args: list[str]) -> list[s
         if options.rdzv_id:
             args += ["--rdzv-id", options.rdzv_id]
     else:
-        # One machine: the rendezvous store takes a free port chosen by the OS (port 0) on
-        # the loopback address, so concurrent jobs on one machine never collide.
+        # One machine: the workers meet at 127.0.0.1 on a free port that the OS picks (port
+        # 0), so concurrent jobs never collide. NOTE: torch's TCPStore (2.14) binds the
+        # wildcard address, so that port is open on every interface while the job runs.
+        # gloo's own connections stay on loopback (GLOO_SOCKET_IFNAME below).
         args += ["--rdzv-backend", "c10d", "--rdzv-endpoint", "127.0.0.1:0",
                  "--rdzv-id", uuid.uuid4().hex]
     return args + ["-m", "rlo_cli", *worker_args]
 
 
 def _set_worker_environment(options: LaunchOptions) -> None:
-    """Environment the workers inherit: CPU threads per process, and loopback for gloo on
-    one machine."""
+    """Set the environment the workers inherit: CPU threads per process, and loopback for
+    gloo on one machine."""
     if "OMP_NUM_THREADS" not in os.environ:
         # torchrun would set 1 and print a warning; share this machine's cores instead.
         os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // options.nproc))
@@ -195,8 +197,9 @@ def launch(options: LaunchOptions, argv: list[str], command: str, *, resume_hint
            ) -> None:
     """Run `rlo <argv>` under torchrun and return when every local worker succeeded.
 
-    Raises DistributedJobError naming the failed ranks when a worker fails or is killed, and
-    TrainingInterrupted or RankStopped when the launcher itself receives SIGINT or SIGTERM.
+    Raises DistributedJobError naming the failed ranks when a worker fails or is killed.
+    When the launcher itself receives SIGINT it raises TrainingInterrupted, and for SIGTERM,
+    SIGHUP or SIGQUIT a DistributedJobError, after torchrun passed the signal on.
     """
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError

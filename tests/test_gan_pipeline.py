@@ -1,7 +1,6 @@
 """`run_gan` end to end on tiny networks: outputs, metrics, resume equivalence, data, FID."""
 
 import json
-import math
 from dataclasses import replace
 
 import pytest
@@ -190,21 +189,21 @@ def test_inception_fid_from_local_weights_file(tmp_path, monkeypatch):
 
     # 75 px is Inception-v3's smallest input; 299 px would cost 16x the time for the same path.
     monkeypatch.setattr(fid_inception, "INCEPTION_SIZE", 75)
-    from rlo_core.gan.networks import NetworkSpec, build_generator
-
     weights = tmp_path / "inception.pth"
     torch.save(inception_v3(weights=None, aux_logits=True, init_weights=False).state_dict(),
                weights)
     data = load_gan_data("digits", 8, max_images=6)
     metric = build_fid_metric(data=data, run_dir=tmp_path, device=torch.device("cpu"),
                               inception_path=str(weights), classifier_steps=1, seed=0)
-    G = build_generator(NetworkSpec("dcgan", 8, 1, 8, 8, 64, 16, 2)).eval()
-    value = metric.compute(G, num_samples=4, device=torch.device("cpu"), seed=0)
+    features = metric.extract(torch.zeros(2, 1, 8, 8))
+    # The Frechet distance itself is covered by the feature-space runs; at 2048 dimensions it
+    # costs seconds of linear algebra that this test does not need.
     assert metric.kind == "inception"
+    assert "not identical with published FID" in metric.note
+    assert features.shape == (2, 2048)
+    assert torch.isfinite(features).all()
     assert metric.real_mu.shape == (2048,)
     assert (tmp_path / "fid-reals-inception.safetensors").is_file()
-    assert math.isfinite(value)
-    assert value >= 0
 
 
 def test_inception_weights_of_wrong_layout_raise_model_error(tmp_path):

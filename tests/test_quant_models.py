@@ -22,7 +22,7 @@ def single_thread():
 
 def train_tiny_model(folder, architecture):
     """Build a tiny model with its own BPE tokenizer and train it briefly on pydoc, so its
-    perplexity (about 40 to 60) reacts to quantization error."""
+    perplexity (about 30 to 70 on pydoc) reacts to quantization error."""
     from rlo_core.lm.models import build_tiny_model, load_causal_lm
     from rlo_core.lm.text_data import load_pydoc
     from rlo_core.lm.windows import tokenize_text

@@ -70,13 +70,28 @@ def test_gan_reproduction_needs_fid():
         GanReproductionConfig(fid_samples=0).validate()
 
 
+def write_image_folder(root):
+    """Two classes of solid 8x8 images (dark and light), 8 train and 2 val images each."""
+    from PIL import Image
+
+    for split, count in (("train", 8), ("val", 2)):
+        for label, base in (("dark", 30), ("light", 220)):
+            folder = root / split / label
+            folder.mkdir(parents=True)
+            for index in range(count):
+                shade = base + index
+                Image.new("RGB", (8, 8), (shade, shade, shade)).save(folder / f"{index}.png")
+    return root
+
+
 @pytest.fixture(scope="module")
 def convergence(tmp_path_factory):
     root = tmp_path_factory.mktemp("convergence")
+    images = write_image_folder(root / "images")
     config = ConvergenceConfig(
-        dataset="digits", net="vit_tiny", image_size=8, patch=4, dim_head=12,
-        losses=["ce", "rlo"], seeds=2, epochs=2, batch_size=256, lr=3e-3, aug=False,
-        workers=0, device="cpu", target_acc=0.2, runs_dir=str(root / "runs"),
+        dataset=f"imagefolder:{images}", net="vit_tiny", image_size=8, patch=4, dim_head=12,
+        losses=["ce", "rlo"], seeds=2, epochs=2, batch_size=8, lr=3e-3, aug=False,
+        workers=0, device="cpu", target_acc=0.5, runs_dir=str(root / "runs"),
         output=str(root / "docs"))
     return run_convergence(config)
 
@@ -134,12 +149,16 @@ def tiny_lm(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def quantization(tiny_lm, tmp_path_factory, monkeypatch_module):
+    from rlo_core.lm.text_data import load_pydoc
+
     monkeypatch_module.setenv("HF_HUB_OFFLINE", "1")
     root = tmp_path_factory.mktemp("quantization")
+    corpus = root / "corpus.txt"  # split 90/5/5 by text:PATH
+    corpus.write_text("\n\n".join(load_pydoc().train[:200]))
     config = QuantizationConfig(
-        model=str(tiny_lm), dataset="pydoc", pretrain_steps=2, max_steps=2, lr=1e-3,
-        warmup_steps=0, block_size=32, batch_size=4, grad_accum=1, bits=[4, 2], nsamples=4,
-        seqlen=32, max_eval_windows=4, max_eval_blocks=2, device="cpu",
+        model=str(tiny_lm), dataset=f"text:{corpus}", pretrain_steps=1, max_steps=1, lr=1e-3,
+        warmup_steps=0, block_size=32, batch_size=4, grad_accum=1, bits=[4, 2], nsamples=2,
+        seqlen=32, max_eval_windows=2, max_eval_blocks=1, device="cpu",
         runs_dir=str(root / "runs"))
     return run_quantization(config)
 

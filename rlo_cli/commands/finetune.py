@@ -43,7 +43,12 @@ def register(app: typer.Typer) -> None:
         log_every: int = typer.Option(D.log_every, "--log-every", help="Log the training loss every N steps."),
         trust_remote_code: bool = typer.Option(D.trust_remote_code, "--trust-remote-code", help="Allow model code from the model's repository to run. Only for models you trust."),
         device: str = typer.Option(D.device, "--device", help="auto, cpu or cuda."),
-        output: Optional[str] = typer.Option(D.output, "--output", help="Folder for the finetuned model and tokenizer [default: <run>/model]."),
+        output: Optional[str] = typer.Option(D.output, "--output", help="Folder for the finetuned model and tokenizer [default: <run>/model]; with --quantized, the adapter folder [default: CHECKPOINT.adapters]."),
+        quantized: Optional[str] = typer.Option(D.quantized, "--quantized", help="Checkpoint written by 'rlo quantize --save': keep its low-bit weights frozen and train LoRA adapters, norms and biases on top (a larger --lr such as 1e-4 suits adapters). --model defaults to the checkpoint's base model."),
+        lora_rank: int = typer.Option(D.lora_rank, "--lora-rank", help="Rank of the LoRA adapters (with --quantized)."),
+        lora_alpha: float = typer.Option(D.lora_alpha, "--lora-alpha", help="LoRA scaling numerator; the update is scaled by alpha / rank (with --quantized)."),
+        eval_only: bool = typer.Option(D.eval_only, "--eval-only", help="With --quantized: evaluate the checkpoint with its saved adapters instead of training."),
+        merge_adapters: bool = typer.Option(D.merge_adapters, "--merge-adapters", help="With --quantized: merge the adapters into the dequantized weights and save a model folder under <run>/model."),
         name: Optional[str] = typer.Option(D.name, "--name", help="Run name [default: model-dataset-loss]."),
         runs_dir: Optional[str] = typer.Option(D.runs_dir, "--runs-dir", envvar="RLO_RUNS_DIR", help="Folder for run directories [default: ./runs]."),
         profile: Optional[str] = typer.Option(None, "--profile", help="Profile name or YAML path; flags override it."),
@@ -96,8 +101,28 @@ def print_summary(result) -> None:
                   number(result.final_val_ppl))
     table.add_row(f"test perplexity ({result.test_protocol})", number(result.initial_test_ppl),
                   number(result.final_test_ppl))
+    if getattr(result, "checkpoint", None) is not None:
+        add_quantized_rows(table, result, number)
     table.add_row("validation objective", "", number(result.final_val_objective))
     table.add_row("optimizer steps", "", str(result.steps))
     table.add_row("training time", "", f"{result.wall_time_s:.0f} s")
     console.print(table)
+    if getattr(result, "checkpoint", None) is not None:
+        merged = (f"\nMerged model saved in {result.merged_model_dir}"
+                  if result.merged_model_dir else "")
+        console.print(f"Adapters in {result.model_dir}{merged}\nRun saved in {result.run_dir}",
+                      highlight=False)
+        return
     console.print(f"Model saved in {result.model_dir}\nRun saved in {result.run_dir}", highlight=False)
+
+
+def add_quantized_rows(table, result, number) -> None:
+    """Rows of a --quantized run: full-precision and merged perplexity, and the share recovered."""
+    table.add_row("test perplexity, full precision", number(result.full_precision_test_ppl), "")
+    if result.merged_test_ppl is not None:
+        table.add_row("test perplexity, adapters merged", "", number(result.merged_test_ppl))
+    recovered = result.recovered_fraction
+    table.add_row("quantization loss recovered", "",
+                  "-" if recovered is None else f"{recovered:.1%}")
+    table.add_row("trainable parameters", "",
+                  f"{result.trainable_parameters:,} of {result.total_parameters:,}")

@@ -1,12 +1,14 @@
 """Adaptive discriminator augmentation, a small subset of ADA (Karras et al., "Training
 Generative Adversarial Networks with Limited Data", 2020).
 
-Every image the discriminator sees (real or fake) goes through the same random pipeline, each
-transform applied per image with probability p: horizontal flip, rotation by a multiple of 90
-degrees, integer translation by up to 1/8 of the size with reflection, then brightness,
-contrast and (for RGB) saturation. With `adaptive=True`, p follows the overfitting heuristic
-r_t = E[sign(D(x))] over reals: every `interval` steps p moves up when r_t exceeds `target`
-and down otherwise, by an amount that lets it go from 0 to 1 in `speed_kimg` thousand images.
+Every image shown to the discriminator (real or fake) goes through the same random pipeline.
+Each transform applies to each image with probability p. The transforms are a horizontal flip,
+a rotation by a multiple of 90 degrees, an integer translation by up to 1/8 of the size with
+reflection, then brightness, contrast and (for RGB) saturation changes.
+
+With `adaptive=True`, p follows the overfitting heuristic r_t = E[sign(D(x))] over reals. Every
+`interval` steps p moves up when r_t exceeds `target` and down otherwise, by an amount that
+lets it go from 0 to 1 in `speed_kimg` thousand images.
 ADA's general geometric transforms (arbitrary rotation, scaling, sub-pixel translation) are
 left out, because their resampling would need a grid_sample with second derivatives for R1.
 

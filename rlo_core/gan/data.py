@@ -3,8 +3,8 @@
 `digits` is scikit-learn's 1,797 handwritten digits (8x8, grey-scale), all of them, resized to
 the requested resolution with antialiased bilinear interpolation. `imagefolder:PATH` reads
 every image under PATH (recursively), center-crops it to a square and resizes it with Lanczos
-filtering; when PATH has two or more subfolders with images, the subfolder names are class
-labels (used only by the feature-space FID classifier).
+filtering. When PATH has two or more subfolders with images, the subfolder names are class
+labels, which only the feature-space FID classifier uses.
 """
 
 from __future__ import annotations
@@ -183,7 +183,8 @@ def batch_indices(seed: int, step: int, batch: int, count: int) -> tuple[Tensor,
 
 def real_batch(data: GanData, *, seed: int, step: int, batch: int, mirror: bool,
                device: torch.device) -> Tensor:
-    """Float images in [-1, 1] of training step `step`; x-flipped at random with `mirror`."""
+    """Return the float images in [-1, 1] of training step `step`, x-flipped at random when
+    `mirror` is set."""
     indices, flips = batch_indices(seed, step, batch, len(data))
     images = to_float(data.images[indices])
     if mirror:

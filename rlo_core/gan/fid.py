@@ -2,8 +2,9 @@
 
 Two feature spaces: "inception" (torchvision's Inception-v3 pool features, when a weights file
 is given) and "feature" (a small classifier trained on the real data of the run). Feature-space
-values only compare runs on the same data with the same cached classifier, never published FID,
-and every record, log line and summary that shows one says so through `FidMetric.note`.
+values compare only runs on the same data with the same cached classifier, never published
+FID. Every record, log line and summary that shows one carries `FidMetric.note`, which states
+this.
 The real statistics and the classifier are cached in the run directory.
 """
 
@@ -93,7 +94,7 @@ def _real_statistics(path: Path, key: str, data: GanData,
         if cached_key == key:
             tensors = load_file(str(path))
             return tensors["mu"].numpy(), tensors["sigma"].numpy()
-        log.info("Recomputing %s: it holds statistics of %s, not %s.", path, cached_key, key)
+        log.info("Recomputing %s: it contains statistics of %s, not %s.", path, cached_key, key)
     features = []
     with torch.no_grad():
         for start in range(0, len(data), EXTRACT_BATCH):

@@ -27,6 +27,7 @@ INPUT_SIZE = 32
 FEATURE_DIM = 128
 BATCH = 64
 HELD_OUT_FRACTION = 0.1
+MIN_USEFUL_ACCURACY = 0.5  # below it the feature-space FID is logged as unreliable
 
 
 class FeatureClassifier(nn.Module):
@@ -112,6 +113,10 @@ def train_feature_classifier(data: GanData, *, steps: int, seed: int,
     info = ClassifierInfo(task, num_classes, data.img_channels, accuracy, steps)
     log.info("FID feature classifier (%s task, %d classes): %.1f%% held-out accuracy after %d "
              "steps.", task, num_classes, 100 * accuracy, steps)
+    if accuracy < MIN_USEFUL_ACCURACY:
+        log.warning("The FID feature classifier reached only %.1f%% held-out accuracy, so its "
+                    "features may not tell good samples from bad ones. Raise "
+                    "--fid-classifier-steps.", 100 * accuracy)
     return model.requires_grad_(False), info
 
 

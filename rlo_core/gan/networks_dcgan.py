@@ -3,8 +3,8 @@
 The layout is DCGAN's: the latent goes through a fully connected layer to a 4x4 map, each
 block doubles the resolution, and the discriminator halves it with strided 4x4 convolutions.
 Two changes make it train with the reference optimizer (Adam, lr 0.0025, betas (0, 0.99)) and
-an EMA copy of the generator: equalized learning-rate layers, and pixel normalization in place
-of batch normalization, so the generator's output never depends on the rest of its batch.
+an EMA copy of the generator. Its layers use an equalized learning rate. Pixel normalization
+replaces batch normalization, so the generator's output never depends on the rest of its batch.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class DCGANGenerator(nn.Module):
         """Map latents [N, z_dim] to images [N, C, R, R] in about [-1, 1].
 
         `noise_mode` and `generator` exist for a common interface with the StyleGAN2-style
-        generator; this network has no noise inputs and ignores them.
+        generator. This network has no noise inputs, so it ignores them.
         """
         if truncation_psi != 1.0:
             raise ValueError("The dcgan generator has no mapping network, so it does not support "

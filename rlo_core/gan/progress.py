@@ -15,7 +15,6 @@ from rich.progress import (
     Progress,
     ProgressColumn,
     TextColumn,
-    TimeElapsedColumn,
     TimeRemainingColumn,
 )
 from rich.text import Text
@@ -28,7 +27,7 @@ class KimgRateColumn(ProgressColumn):
 
 
 class KimgProgress:
-    def __init__(self, total_kimg: float, start_kimg: float = 0.0, description: str = "gan"):
+    def __init__(self, total_kimg: float, start_kimg: float = 0.0, description: str = "training"):
         self.total = total_kimg
         self.started = time.monotonic()
         self.start_kimg = start_kimg
@@ -36,9 +35,9 @@ class KimgProgress:
         self._task = None
         if sys.stderr.isatty():
             self._progress = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(),
+                TextColumn("[bold]{task.description}"), BarColumn(bar_width=20),
                 TextColumn("{task.completed:.2f}/{task.total:g} kimg"), KimgRateColumn(),
-                TextColumn("ETA"), TimeRemainingColumn(), TimeElapsedColumn(),
+                TextColumn("ETA"), TimeRemainingColumn(),
                 console=Console(stderr=True), transient=False)
             self._task = self._progress.add_task(description, total=total_kimg,
                                                  completed=start_kimg)

@@ -1,7 +1,7 @@
 """Network snapshots in safetensors: G, D and the EMA generator, plus the network spec.
 
-A snapshot holds tensors only (no pickled code), named `G.<param>`, `D.<param>` and
-`G_ema.<param>`; its metadata stores the `NetworkSpec` as JSON and facts about the run
+A snapshot contains tensors only (no pickled code), named `G.<param>`, `D.<param>` and
+`G_ema.<param>`. Its metadata stores the `NetworkSpec` as JSON and facts about the run
 (kimg, loss, k), so `load_snapshot` can rebuild the networks without the run directory.
 """
 

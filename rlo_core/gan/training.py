@@ -15,7 +15,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from rlo_core.errors import CheckpointError, NonFiniteLossError
 from rlo_core.gan.augment import AdaptiveAugment
@@ -32,8 +32,8 @@ STAT_NAMES = ("g_loss", "d_loss", "r1", "real_score", "fake_score", "real_sign",
 
 def amp_dtype(device: torch.device, enabled: bool) -> torch.dtype | None:
     """bf16 on CUDA devices that support it, fp16 on older ones, None (fp32) elsewhere."""
-    # NOTE: the CUDA autocast and fp16 GradScaler paths have not been run on a GPU yet; the
-    # tests cover fp32 on CPU and the losses under CPU autocast.
+    # NOTE: the CUDA autocast and fp16 GradScaler paths have not been run on a GPU yet. The
+    # tests cover fp32 training on CPU and the losses under CPU autocast.
     if not enabled or device.type != "cuda":
         return None
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16

@@ -44,7 +44,12 @@ class FinetuneConfig:
     log_every: int = 10
     trust_remote_code: bool = False
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    output: Optional[str] = None  # None: <run>/model
+    output: Optional[str] = None  # None: <run>/model (with quantized: <checkpoint>.adapters)
+    quantized: Optional[str] = None  # a checkpoint of `rlo quantize --save`: train LoRA adapters on it
+    lora_rank: int = 8
+    lora_alpha: float = 16.0
+    eval_only: bool = False  # with quantized: evaluate the saved adapters instead of training
+    merge_adapters: bool = False  # with quantized: also save a model with the adapters merged
     name: Optional[str] = None
     runs_dir: Optional[str] = None
 
@@ -58,6 +63,12 @@ class FinetuneConfig:
             if value is not None and value <= 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be a positive integer, got "
                                   f"{value}; leave it out for the default.")
+        if self.lora_rank <= 0 or not self.lora_alpha > 0:
+            raise ConfigError(f"--lora-rank and --lora-alpha must be > 0, got {self.lora_rank} "
+                              f"and {self.lora_alpha}.")
+        if (self.eval_only or self.merge_adapters) and not self.quantized:
+            raise ConfigError("--eval-only and --merge-adapters need --quantized CHECKPOINT (a "
+                              "file written by 'rlo quantize --save').")
         if not self.epochs > 0:
             raise ConfigError(f"--epochs must be > 0, got {self.epochs}.")
         if not self.lr > 0:

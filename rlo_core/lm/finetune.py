@@ -76,6 +76,10 @@ def autocast_factory(device: str, precision: str):
 def run_finetune(config: FinetuneConfig, *, terminal: Optional[bool] = None) -> FinetuneResult:
     """Finetune `config.model` on `config.dataset` in a new run directory."""
     config.validate()
+    if config.quantized:
+        from rlo_core.lm.quantized import run_quantized_finetune
+
+        return run_quantized_finetune(config, terminal=terminal)
     prepared = prepare(config)
     run = Run.create("finetune", config.run_name(), to_dict(config), runs_dir=config.runs_dir)
     with run:
@@ -100,6 +104,10 @@ def resume_finetune(reference: str, *, runs_dir: Optional[str] = None,
     options = validate_options(FinetuneConfig, run.config, source=str(run_dir / "config.yaml"))
     options.update(validate_options(FinetuneConfig, overrides or {}, source="the command line"))
     config = build_config(FinetuneConfig, options)
+    if config.quantized:
+        from rlo_core.lm.quantized import reject_quantized_resume
+
+        reject_quantized_resume(config)
     checkpoint = last_good_checkpoint(run.checkpoint_dir)
     if checkpoint is None:
         raise CheckpointError(f"{run_dir} has no Trainer checkpoint with finite weights "

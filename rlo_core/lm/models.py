@@ -159,8 +159,8 @@ def not_found_message(model_id_or_path: str, error: Exception) -> str:
     where = ("offline mode is on (HF_HUB_OFFLINE=1), so only local folders and the Hugging Face "
              "cache were searched" if offline_mode() else
              "offline mode is off, so the Hugging Face Hub was also tried")
-    kind = "folder" if looks_like_path else "model"
-    return (f"Model {kind} '{model_id_or_path}' could not be loaded: {where}. Pass --model with a "
+    kind = "Model folder" if looks_like_path else "Model"
+    return (f"{kind} '{model_id_or_path}' could not be loaded: {where}. Pass a "
             "local folder holding config.json, the weights and the tokenizer (for example a "
             "run's model/ folder), a model already in the Hugging Face cache, or a preset: "
             f"{', '.join(PRESETS)}. ({type(error).__name__}: {str(error).splitlines()[0][:200]})")

@@ -2,8 +2,8 @@
 
 Every (loss, seed) pair is a full `rlo train` run, kept under `<run>/runs/`. The summary gives
 per loss the mean and spread of the final test accuracy and of the first epoch whose test
-accuracy reaches `target_acc`, and plots test accuracy and test cross-entropy against epoch
-with the mean as a line and the range over seeds as a band.
+accuracy reaches `target_acc`. The plot shows test accuracy and test cross-entropy against
+epoch, with the mean over seeds as a line and their range as a band.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ LOSS_COLORS = {"ce": "tab:blue", "focal": "tab:orange", "rlo": "tab:green",
 
 @dataclass
 class ConvergenceConfig:
-    """Options of `rlo reproduce convergence`; the train options are those of `rlo train`."""
+    """Options of `rlo reproduce convergence`. Each training option means what it does in `rlo train`."""
 
     dataset: str = "digits"
     net: str = "res18"
@@ -154,6 +154,8 @@ def markdown_summary(config: ConvergenceConfig, summaries: list[LossSummary]) ->
 
 
 def plot_curves(config: ConvergenceConfig, summaries: list[LossSummary], path: Path) -> Path:
+    from matplotlib.ticker import MaxNLocator
+
     figure, (acc_axes, ce_axes) = report.new_figure(2)
     for summary in summaries:
         color = LOSS_COLORS.get(summary.loss, None) or f"C{summaries.index(summary)}"
@@ -167,6 +169,7 @@ def plot_curves(config: ConvergenceConfig, summaries: list[LossSummary], path: P
     ce_axes.set(xlabel="epoch", ylabel="test cross-entropy", title="Test cross-entropy",
                 yscale="log")
     for axes in (acc_axes, ce_axes):
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.grid(alpha=0.3)
         axes.legend()
     figure.suptitle(f"{config.net} on {config.dataset}: mean over {config.seeds} seeds, "
@@ -175,7 +178,7 @@ def plot_curves(config: ConvergenceConfig, summaries: list[LossSummary], path: P
 
 
 def run_convergence(config: ConvergenceConfig) -> ConvergenceResult:
-    """Train every (loss, seed) pair and write results.json, results.md and convergence.png."""
+    """Train every (loss, seed) pair and write convergence.json, convergence.md and .png."""
     from rlo_core.config.schema import to_dict
     from rlo_core.runs import Run
     from rlo_core.train.pipeline import run_train

@@ -1,7 +1,7 @@
 """GAN reproduction: `rlo gan` with each loss on the same data and seeds, FID against kimg.
 
 Every (loss, seed) pair is a full `rlo gan` run under `<run>/runs/`. FID is read back from each
-run's metrics.jsonl (the `eval` records), so the table holds exactly what the runs logged.
+run's metrics.jsonl (the `eval` records), so the table shows exactly what the runs logged.
 """
 
 from __future__ import annotations
@@ -128,6 +128,8 @@ def markdown_summary(config: GanReproductionConfig, runs: list[GanRun]) -> str:
 
 
 def plot_curves(config: GanReproductionConfig, runs: list[GanRun], path: Path) -> Path:
+    from matplotlib.ticker import ScalarFormatter
+
     figure, (axes,) = report.new_figure(1, width=6.5)
     for index, loss in enumerate(config.losses):
         curves = [run.curve for run in runs if run.loss == loss]
@@ -137,16 +139,20 @@ def plot_curves(config: GanReproductionConfig, runs: list[GanRun], path: Path) -
         color = LOSS_COLORS.get(loss, f"C{index}")
         report.draw_band(axes, xs, [[fid for _, fid in curve] for curve in curves],
                          label=f"{loss}{f' k={config.k:g}' if loss == 'rlo' else ''}",
-                         color=color)
-    axes.set(xlabel="kimg (thousands of real images shown)", ylabel="FID (log scale)",
-             yscale="log", title=f"{config.arch} on {config.dataset}, {config.resolution} px")
+                         color=color, marker="o")
+    axes.set(xlabel="kimg (thousands of real images shown)", ylabel="FID",
+             title=f"{config.arch} on {config.dataset}, {config.resolution} px")
+    axes.yaxis.set_major_formatter(ScalarFormatter(useOffset=False))
     axes.grid(alpha=0.3)
-    axes.legend(title=f"loss ({config.seeds} seed{'s' if config.seeds > 1 else ''})")
+    if config.seeds > 1:
+        axes.legend(title=f"loss (mean of {config.seeds} seeds, band from min to max)")
+    else:
+        axes.legend(title="loss (1 seed)")
     return report.save_figure(figure, path)
 
 
 def run_gan_reproduction(config: GanReproductionConfig) -> GanReproductionResult:
-    """Train a GAN per (loss, seed) pair and write results.json, results.md and gan.png."""
+    """Train a GAN per (loss, seed) pair and write gan.json, gan.md and gan.png."""
     from rlo_core.config.schema import to_dict
     from rlo_core.gan.pipeline import run_gan
     from rlo_core.runs import Run

@@ -32,7 +32,8 @@ LOSS_COLORS = {"ce": "tab:blue", "rlo": "tab:green", "focal": "tab:orange",
 @dataclass
 class QuantizationConfig:
     """Options of `rlo reproduce quantization`. Finetuning defaults are those of `rlo finetune`
-    (the reference OPT setup); quantization defaults are LDLQ with incoherence processing."""
+    (the reference OPT setup), except one epoch. Quantization defaults to LDLQ with incoherence
+    processing."""
 
     model: str = "facebook/opt-125m"
     dataset: str = "wikitext2"
@@ -125,7 +126,7 @@ class QuantRow:
 class QuantizationResult:
     run_dir: Path
     rows: list[QuantRow]
-    start_ppl: Optional[float]  # the starting model, before finetuning
+    start_ppl: Optional[float]  # the starting model (after any pretraining), before finetuning
     markdown: str
     plot: Path
     copied: list[Path] = field(default_factory=list)
@@ -155,33 +156,30 @@ def markdown_summary(config: QuantizationConfig, rows: list[QuantRow], start_ppl
 
 
 def plot_rows(config: QuantizationConfig, rows: list[QuantRow], path: Path) -> Path:
+    """Plot perplexity and its ratio to full precision against bit width, one line per loss."""
+    from matplotlib.ticker import ScalarFormatter
+
     figure, (ppl_axes, ratio_axes) = report.new_figure(2)
     bits = sorted(config.bits, reverse=True)
     labels = ["full", *[str(b) for b in bits]]
-    width = 0.8 / len(config.losses)
     for index, loss in enumerate(config.losses):
         by_bits = {row.bits: row for row in rows if row.loss == loss}
-        values = [by_bits[None].perplexity if None in by_bits else math.nan,
-                  *[by_bits[b].perplexity if b in by_bits else math.nan for b in bits]]
-        ratios = [by_bits[b].ratio if b in by_bits and by_bits[b].ratio else math.nan
-                  for b in bits]
+        values = [by_bits[b].perplexity if b in by_bits else math.nan for b in [None, *bits]]
+        ratios = [1.0, *[by_bits[b].ratio if b in by_bits and by_bits[b].ratio else math.nan
+                         for b in bits]]
         color = LOSS_COLORS.get(loss, f"C{index}")
-        offset = (index - (len(config.losses) - 1) / 2) * width
-        ppl_axes.bar([i + offset for i in range(len(labels))], values, width, label=loss,
-                     color=color)
-        ratio_axes.bar([i + offset for i in range(len(bits))], ratios, width, label=loss,
-                       color=color)
-    ppl_axes.set_xticks(range(len(labels)), labels)
-    ppl_axes.set(xlabel="weight bits", ylabel="perplexity (log scale)", yscale="log",
-                 title="Perplexity")
-    ratio_axes.set_xticks(range(len(bits)), [str(b) for b in bits])
+        ppl_axes.plot(range(len(labels)), values, marker="o", color=color, label=loss)
+        ratio_axes.plot(range(len(labels)), ratios, marker="o", color=color, label=loss)
+    ppl_axes.set(xlabel="weight bits", ylabel="test perplexity", title="Perplexity")
     ratio_axes.axhline(1.0, color="grey", linestyle=":", linewidth=1)
-    ratio_axes.set(xlabel="weight bits", ylabel="quantized / full-precision perplexity",
-                   yscale="log", title="Degradation")
+    ratio_axes.set(xlabel="weight bits", ylabel="perplexity / full-precision perplexity",
+                   title="Degradation from full precision")
     for axes in (ppl_axes, ratio_axes):
-        axes.grid(alpha=0.3, axis="y")
+        axes.set_xticks(range(len(labels)), labels)
+        axes.yaxis.set_major_formatter(ScalarFormatter(useOffset=False))
+        axes.grid(alpha=0.3)
         axes.legend(title="finetuning loss")
-    method = f"{config.quant}{' + incoherence' if config.incoh_processing else ''}"
+    method = f"{config.quant}{' + incoherence processing' if config.incoh_processing else ''}"
     figure.suptitle(f"{config.model} on {config.dataset}, {method}")
     return report.save_figure(figure, path)
 

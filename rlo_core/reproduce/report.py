@@ -85,7 +85,7 @@ def save_figure(figure: Any, path: Path) -> Path:
 
 
 def draw_band(axes: Any, xs: Sequence[float], curves: Sequence[Sequence[float]], *,
-              label: str, color: str) -> None:
+              label: str, color: str, marker: Optional[str] = None) -> None:
     """Draw the mean of `curves` at each x with a band from the minimum to the maximum.
 
     Curves may differ in length (a run stopped early); each x uses the curves that reach it.
@@ -102,7 +102,7 @@ def draw_band(axes: Any, xs: Sequence[float], curves: Sequence[Sequence[float]],
         highs.append(max(column))
     if not positions:
         return
-    axes.plot(positions, means, color=color, label=label, linewidth=1.6)
+    axes.plot(positions, means, color=color, label=label, linewidth=1.6, marker=marker)
     axes.fill_between(positions, lows, highs, color=color, alpha=0.18, linewidth=0)
 
 

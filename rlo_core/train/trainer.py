@@ -208,8 +208,8 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
-        """Test metrics over the whole test set. In a distributed job each rank scores its own
-        shard with rank 0's weights and buffers, and the sums are all-reduced."""
+        """Compute test metrics over the whole test set. In a distributed job each rank scores
+        its own shard with rank 0's weights and buffers, and the sums are all-reduced."""
         # The bare module: a DDP forward may run collectives, and ranks hold shards of
         # different sizes when the test set does not divide evenly.
         model = ckpt.unwrap_model(self.model)
