@@ -26,7 +26,7 @@ LOSS_COLORS = {"ce": "tab:blue", "focal": "tab:orange", "rlo": "tab:green",
 
 @dataclass
 class ConvergenceConfig:
-    """Options of `rlo reproduce convergence`. Each training option means what it does in `rlo train`."""
+    """Options of `rlo reproduce convergence`. Training options mean what they do in `rlo train`."""
 
     dataset: str = "digits"
     net: str = "res18"
@@ -73,7 +73,8 @@ class ConvergenceConfig:
             TrainConfig(), dataset=self.dataset, net=self.net, loss=loss, k=self.k, m=self.m,
             focal_alpha=self.focal_alpha, focal_gamma=self.focal_gamma, epochs=self.epochs,
             batch_size=self.batch_size, lr=self.lr, optimizer=self.optimizer,
-            image_size=self.image_size, patch=self.patch, dim_head=self.dim_head, aug=self.aug, seed=seed, data_dir=self.data_dir,
+            image_size=self.image_size, patch=self.patch, dim_head=self.dim_head, aug=self.aug,
+            seed=seed, data_dir=self.data_dir,
             device=self.device, workers=self.workers, max_steps=self.max_steps,
             name=f"{loss}-seed{seed}", runs_dir=runs_dir)
 
@@ -135,7 +136,8 @@ def markdown_summary(config: ConvergenceConfig, summaries: list[LossSummary]) ->
     rows = []
     for summary in summaries:
         rows.append([
-            summary.loss, summary.final_acc.format(), report.format_number(summary.final_acc.min, 4),
+            summary.loss, summary.final_acc.format(),
+            report.format_number(summary.final_acc.min, 4),
             report.format_number(summary.final_acc.max, 4), summary.best_acc.format(),
             summary.final_ce.format(), summary.epochs_to_target.format(1),
             f"{summary.reached_target}/{len(summary.histories)}"])

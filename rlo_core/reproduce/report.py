@@ -106,7 +106,8 @@ def draw_band(axes: Any, xs: Sequence[float], curves: Sequence[Sequence[float]],
     axes.fill_between(positions, lows, highs, color=color, alpha=0.18, linewidth=0)
 
 
-def write_outputs(run_dir: Path, stem: str, document: dict[str, Any], markdown: str) -> tuple[Path, Path]:
+def write_outputs(run_dir: Path, stem: str, document: dict[str, Any],
+                  markdown: str) -> tuple[Path, Path]:
     """Write `<stem>.json` and `<stem>.md` into `run_dir` atomically."""
     json_path, markdown_path = run_dir / f"{stem}.json", run_dir / f"{stem}.md"
     atomic.write_json(json_path, document)
