@@ -65,6 +65,11 @@ def test_quantization_rejects_16_bits():
         QuantizationConfig(bits=[4, 16]).validate()
 
 
+def test_gan_reproduction_rejects_focal():
+    with pytest.raises(ConfigError):
+        GanReproductionConfig(losses=["ce", "focal"]).validate()
+
+
 def test_gan_reproduction_needs_fid():
     with pytest.raises(ConfigError):
         GanReproductionConfig(fid_samples=0).validate()

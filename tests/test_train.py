@@ -109,7 +109,8 @@ class NanLoss(torch.nn.Module):
 def test_nan_loss_stops_with_step(tmp_path, monkeypatch):
     import rlo_core.losses as losses
 
-    monkeypatch.setattr(losses, "build_loss", lambda *a, **k: NanLoss(bad_call=14))
+    # 12 training calls and 3 evaluation calls in epoch 1, so call 17 is step 14.
+    monkeypatch.setattr(losses, "build_loss", lambda *a, **k: NanLoss(bad_call=17))
     with pytest.raises(NonFiniteLossError, match="step 14"):
         run_train(tiny_config(tmp_path, epochs=2))
     (run_dir,) = (tmp_path / "runs").iterdir()

@@ -17,6 +17,7 @@ from rlo_core.reproduce import report
 log = logging.getLogger(__name__)
 
 LOSS_COLORS = {"ce": "tab:blue", "rlo": "tab:green"}
+GAN_LOSSES = ("ce", "rlo")
 
 
 @dataclass
@@ -49,6 +50,10 @@ class GanReproductionConfig:
     def validate(self) -> None:
         if not self.losses or len(set(self.losses)) != len(self.losses):
             raise ConfigError(f"--losses must name distinct losses (ce, rlo), got {self.losses}.")
+        unknown = [loss for loss in self.losses if loss not in GAN_LOSSES]
+        if unknown:
+            raise ConfigError(f"Unknown GAN loss {', '.join(unknown)} in --losses: use "
+                              f"{' and/or '.join(GAN_LOSSES)}.")
         if self.seeds <= 0:
             raise ConfigError(f"--seeds must be a positive integer, got {self.seeds}.")
         if self.fid_samples <= 0:
