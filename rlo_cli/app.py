@@ -7,7 +7,8 @@ from typing import Optional
 
 import typer
 
-from rlo_cli.commands import finetune, gan, models, profiles, quantize, runs, train, tui
+from rlo_cli.commands import (finetune, gan, models, profiles, quantize, reproduce, runs, train,
+                              tui)
 
 app = typer.Typer(
     name="rlo",
@@ -44,6 +45,7 @@ quantize.register(app)
 gan.register(app)
 tui.register(app)
 models.register(app)
+reproduce.register(app)
 app.add_typer(runs.app, name="runs", help="List, compare, plot and export runs.")
 app.add_typer(profiles.app, name="profiles", help="List, show and delete YAML profiles.")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import sys
 from typing import Any, Callable, Iterable
 
 import typer
@@ -72,13 +71,6 @@ def explicit_options(ctx: typer.Context, values: dict[str, Any],
     return given
 
 
-def defaults_of(schema: type) -> dict[str, Any]:
-    import dataclasses
-
-    return {f.name: f.default for f in dataclasses.fields(schema)
-            if f.default is not dataclasses.MISSING}
-
-
 def resolve_command_config(ctx: typer.Context, schema: type, command: str, values: dict[str, Any],
                            *, profile: str | None, save_profile: str | None,
                            print_config: bool) -> Any | None:
@@ -99,8 +91,3 @@ def resolve_command_config(ctx: typer.Context, schema: type, command: str, value
     if save_profile or print_config:
         return None
     return config
-
-
-def not_available(command: str) -> None:
-    err_console.print(f"[bold red]Error:[/] 'rlo {command}' is not available yet in this version.")
-    sys.exit(2)

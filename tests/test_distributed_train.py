@@ -16,7 +16,7 @@ import torch
 from rlo_core.data import DataOptions, build_dataset
 from rlo_core.errors import CheckpointError
 from rlo_core.models import create_net
-from rlo_core.runs import read_jsonl
+from rlo_core.runs import effective_state, read_jsonl
 from rlo_core.train.checkpoint import load_checkpoint
 from rlo_core.train.config import TrainConfig
 from rlo_core.train.pipeline import resume_train, run_train
@@ -197,4 +197,6 @@ def test_killed_rank_ends_job_with_error(tmp_path):
     assert "rank 1 (local rank 1" in output, output
     assert "killed by signal SIGKILL" in output, output
     status = json.loads((metrics.parent / "status.json").read_text())
-    assert status["state"] == "failed"
+    # Rank 0 marks the run failed when torchrun's SIGTERM reaches it in time; if torchrun
+    # had to kill it outright, readers see the dead pid and report the run as stale.
+    assert effective_state(status) in ("failed", "stale")

@@ -33,15 +33,12 @@ FULL_MATRIX = os.environ.get("RLO_FULL_NET_MATRIX") == "1"
 def table_counts() -> dict[str, int]:
     """Return {net name: parameter count} parsed from `rlo models` at 10 classes, 32 px."""
     from rlo_cli.app import app
-    from rlo_cli.common import console
-
-    old_width = console.width
-    console.width = 400  # one line per row, so every cell can be read back
-    try:
+    # One line per row, so every cell can be read back. COLUMNS is read at each print, so
+    # the shared console is not left at a fixed width for later tests.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("COLUMNS", "400")
         result = CliRunner().invoke(app, ["models", "--num-classes", "10", "--image-size", "32",
                                           "--dim-head", str(TEST_WIDTH)])
-    finally:
-        console.width = old_width
     assert result.exit_code == 0, result.output
     counts = {}
     for line in result.output.splitlines():

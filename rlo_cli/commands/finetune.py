@@ -37,7 +37,7 @@ def register(app: typer.Typer) -> None:
         max_steps: Optional[int] = typer.Option(D.max_steps, "--max-steps", help="Stop after this many optimizer steps (overrides --epochs)."),
         eval_steps: Optional[int] = typer.Option(D.eval_steps, "--eval-steps", help="Evaluate and save a checkpoint every N steps \\[default: every epoch]."),
         eval_batch_size: Optional[int] = typer.Option(D.eval_batch_size, "--eval-batch-size", help="Blocks per evaluation batch \\[default: --batch-size]."),
-        eval_seqlen: Optional[int] = typer.Option(D.eval_seqlen, "--eval-seqlen", help="Window of the fixed-window test perplexity \\[default: the model's context length]."),
+        eval_seqlen: Optional[int] = typer.Option(D.eval_seqlen, "--eval-seqlen", help="Window of the fixed-window test perplexity \\[default: the model's context length; with --quantized, the checkpoint's seqlen]."),
         max_eval_blocks: Optional[int] = typer.Option(D.max_eval_blocks, "--max-eval-blocks", help="Evaluate on at most N validation blocks \\[default: all]."),
         chunk_tokens: int = typer.Option(D.chunk_tokens, "--chunk-tokens", help="Tokens per loss chunk (bounds loss memory); 0 computes the loss in one piece."),
         log_every: int = typer.Option(D.log_every, "--log-every", help="Log the training loss every N steps."),

@@ -8,6 +8,8 @@ are loaded and measured instead of trained. With `--merge-adapters` they are als
 the dequantized weights and saved as a model folder under `<run>/model`.
 Every perplexity goes to metrics.jsonl: split "val" (token-level), "test" (fixed-window,
 before and after) and "eval" (fixed-window, one record per stage).
+
+NOTE: only CPU runs are tested; the CUDA path (device placement, mixed precision) has not run.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ def recovered_fraction(full: Optional[float], quantized: Optional[float],
 
 
 def resolve_model_reference(config: FinetuneConfig, header: dict[str, Any]) -> str:
-    """The checkpoint's base model, unless --model was changed from its default."""
+    """Return the checkpoint's base model, unless --model was changed from its default."""
     if config.model != FinetuneConfig.model:
         return config.model
     reference = header.get("model")
@@ -103,11 +105,12 @@ class QuantizedSession:
                                          focal_alpha=config.focal_alpha,
                                          focal_gamma=config.focal_gamma)
         self.protocol = ""
+        self.last_test: Any = None  # the latest fixed-window PerplexityResult
 
     # -- measurements -----------------------------------------------------------------------
 
-    def test_ppl(self, model: Any, step: int, stage: str) -> Optional[float]:
-        """Fixed-window test perplexity, logged as split "eval" with `stage`."""
+    def measure_test_ppl(self, model: Any, step: int, stage: str) -> Optional[float]:
+        """Measure the fixed-window test perplexity and log it as split "eval" with `stage`."""
         from rlo_core.lm.finetune import test_perplexity
 
         model.to(self.prepared.device)
@@ -122,7 +125,7 @@ class QuantizedSession:
         return result.perplexity
 
     def validation(self, model: Any, step: int) -> dict[str, float]:
-        """Token-level validation objective, CE and perplexity, logged as split "val"."""
+        """Measure the token-level validation objective, CE and perplexity, logged as split "val"."""
         from torch.utils.data import DataLoader
         from transformers import default_data_collator
 
@@ -142,7 +145,7 @@ class QuantizedSession:
     def log_test(self, step: int) -> None:
         from rlo_core.lm.finetune import log_test
 
-        log_test(self.run, step, getattr(self, "last_test", None), self.protocol,
+        log_test(self.run, step, self.last_test, self.protocol,
                  self.prepared.splits)
 
     # -- stages -----------------------------------------------------------------------------
@@ -155,12 +158,12 @@ class QuantizedSession:
 
         config, prepared = self.config, self.prepared
         model = prepared.model
-        full_ppl = self.test_ppl(model, 0, "full-precision")
+        full_ppl = self.measure_test_ppl(model, 0, "full-precision")
         model.to("cpu")
         base = apply_quantized_weights(model, self.loaded, Path(config.quantized), config.model,
                                        prepared.device)
         self.last_test = None
-        quantized_ppl = self.test_ppl(model, 0, "quantized")
+        quantized_ppl = self.measure_test_ppl(model, 0, "quantized")
         self.log_test(0)
         initial = self.validation(model, 0)
         log.info("Before adapters: validation perplexity %.4f, test perplexity %s.",
@@ -178,7 +181,7 @@ class QuantizedSession:
         wall_time = time.monotonic() - start
         trainable, total = count_parameters(peft_model)
 
-        final_ppl = self.test_ppl(peft_model, steps, "quantized+adapters")
+        final_ppl = self.measure_test_ppl(peft_model, steps, "quantized+adapters")
         self.log_test(steps)
         codes_unchanged = (frozen_weights_match_codes(peft_model, base.records, prepared.device)
                            and file_sha256(base.checkpoint) == base.checkpoint_sha256)
@@ -236,7 +239,7 @@ class QuantizedSession:
         from rlo_core.lm.quantized_adapters import merge_adapters
 
         merged = merge_adapters(peft_model)
-        merged_ppl = self.test_ppl(merged, step, "merged")
+        merged_ppl = self.measure_test_ppl(merged, step, "merged")
         folder = self.run.dir / "model"
         save_causal_lm(merged, self.prepared.tokenizer, folder)
         log.info("Merged model saved to %s.", folder)

@@ -93,7 +93,7 @@ def frozen_weights_match_codes(model: nn.Module, records: list, device: str = "c
 
 
 def find_layer(modules: dict[str, nn.Module], name: str) -> nn.Module:
-    """The linear layer `name` of a plain model or of a peft model wrapping it."""
+    """Return the linear layer `name` of a plain model or of a peft model wrapping it."""
     for key, module in modules.items():
         if key == name or key.endswith("." + name):
             inner = getattr(module, "base_layer", module)
@@ -134,10 +134,6 @@ def attach_adapters(base: QuantizedBase, *, rank: int, alpha: float) -> tuple[An
     for parameter in extras.values():
         parameter.requires_grad_(True)
     return peft_model, extras
-
-
-def trainable_parameter_names(peft_model: nn.Module) -> list[str]:
-    return [name for name, parameter in peft_model.named_parameters() if parameter.requires_grad]
 
 
 def count_parameters(peft_model: nn.Module) -> tuple[int, int]:

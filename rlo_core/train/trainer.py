@@ -307,6 +307,3 @@ class Trainer:
         if improved:
             self.save("best")
         self._emit("on_epoch_end", self.state.epoch)
-
-    def state_summary(self) -> dict[str, Any]:
-        return {"epoch": self.state.epoch, "step": self.state.step, "best_acc": self.state.best_acc}
