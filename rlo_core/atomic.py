@@ -45,3 +45,26 @@ def torch_save(obj: Any, path: Path) -> None:
     import torch
 
     _write_via_temp(path, lambda handle: torch.save(obj, handle), "wb")
+
+
+def write_folder(folder: Path, fill: Callable[[Path], None]) -> Path:
+    """Build a folder atomically: `fill` writes into a staging folder beside `folder`, which
+    then replaces `folder`. A failure in `fill` leaves any existing `folder` untouched."""
+    import shutil
+
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        fill(staging)
+        if folder.exists():
+            old = folder.with_name(f".{folder.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(folder, old)
+            os.replace(staging, folder)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(staging, folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder

@@ -55,8 +55,13 @@ def register(app: typer.Typer) -> None:
         save_profile: Optional[str] = typer.Option(None, "--save-profile", help="Save the resolved options as a user profile and exit."),
         print_config: bool = typer.Option(False, "--print-config", help="Print the resolved configuration and exit."),
         resume: Optional[str] = typer.Option(None, "--resume", help="Continue a run from its newest checkpoint with finite weights. Pass its directory, name, or 'last'."),
+        tui: bool = typer.Option(False, "--tui", help="Open the dashboard on this run."),
     ) -> None:
         """Finetune a causal language model and report perplexity before and after."""
+        if tui:
+            from rlo_cli.tui.launch import dashboard_for_command
+
+            raise typer.Exit(dashboard_for_command(runs_dir))
         values = dict(locals())
         if resume is not None:
             from rlo_cli.common import explicit_options

@@ -64,10 +64,15 @@ def gan(
     save_profile: Optional[str] = typer.Option(None, "--save-profile", help="Save the resolved options as a user profile and exit."),
     print_config: bool = typer.Option(False, "--print-config", help="Print the resolved configuration and exit."),
     resume: Optional[str] = typer.Option(None, "--resume", help="Continue a run: its directory, name, or 'last'."),
+    tui: bool = typer.Option(False, "--tui", help="Open the dashboard on this run."),
 ) -> None:
     """Train a GAN (generator and discriminator) on digits or an image folder."""
     if ctx.invoked_subcommand is not None:
         return
+    if tui:
+        from rlo_cli.tui.launch import dashboard_for_command
+
+        raise typer.Exit(dashboard_for_command(runs_dir))
     values = dict(locals())
     if resume is not None:
         from rlo_cli.common import explicit_options

@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
+from rlo_core import atomic
 from rlo_core.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -233,20 +234,9 @@ def context_length(model: Any, tokenizer: Any = None) -> int:
 
 def save_causal_lm(model: Any, tokenizer: Any, folder: Path) -> Path:
     """Save model (safetensors) and tokenizer to `folder`, replacing it only once complete."""
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+
+    def fill(staging: Path) -> None:
         model.save_pretrained(staging, safe_serialization=True)
         tokenizer.save_pretrained(staging)
-        if folder.exists():
-            old = folder.with_name(f".{folder.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(folder, old)
-            os.replace(staging, folder)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(staging, folder)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return folder
+
+    return atomic.write_folder(Path(folder), fill)

@@ -12,9 +12,6 @@ An adapter folder (default `<checkpoint>.adapters/`) contains:
 from __future__ import annotations
 
 import logging
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -41,26 +38,14 @@ def save_adapters(folder: Path, peft_model: Any, extras: dict[str, torch.nn.Para
     """Write adapters, norms, biases and metadata to `folder`, replacing it only once complete."""
     from safetensors.torch import save_file
 
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+    def fill(staging: Path) -> None:
         peft_model.save_pretrained(staging, safe_serialization=True)
         tensors = {name: parameter.detach().cpu().contiguous() for name, parameter in extras.items()}
         save_file(tensors, str(staging / EXTRAS_FILE))
         atomic.write_json(staging / METADATA_FILE,
                           {**metadata, "format": FORMAT, "format_version": FORMAT_VERSION})
-        if folder.exists():
-            old = folder.with_name(f".{folder.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(folder, old)
-            os.replace(staging, folder)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(staging, folder)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return folder
+
+    return atomic.write_folder(Path(folder), fill)
 
 
 def read_metadata(folder: Path) -> dict[str, Any]:
