@@ -1,6 +1,7 @@
 """`rlo finetune --quantized`: LoRA adapters on 2-bit checkpoints of tiny OPT and Llama models."""
 
 import hashlib
+import math
 from pathlib import Path
 
 import pytest
@@ -162,3 +163,16 @@ def test_cli_eval_only_needs_quantized():
     result = CliRunner().invoke(app, ["finetune", "--model", "tiny-opt", "--eval-only"])
     assert result.exit_code != 0
     assert "--quantized" in result.output
+
+
+def test_quantize_load_evaluates_adapters(trained, quantized, corpus):
+    result = run_quantize(QuantizeConfig(
+        model=quantized["model"], dataset=f"text:{corpus}", load=str(quantized["checkpoint"]),
+        seqlen=64, max_eval_windows=4, baseline=False, device="cpu",
+        runs_dir=str(quantized["root"] / "runs")))
+    rows = {row.source: row for row in result.rows}
+    assert set(rows) == {"loaded", "loaded+adapters"}
+    (dataset,) = rows["loaded"].perplexity
+    adapted = rows["loaded+adapters"].perplexity[dataset]
+    assert math.isfinite(adapted)
+    assert adapted != rows["loaded"].perplexity[dataset]

@@ -14,7 +14,7 @@ class ResultRow:
     method: str  # "none" for the baseline, else nearest, gptq, ldlq or ldlqRG
     wbits: int
     transform: str  # "-" without incoherence processing
-    source: str  # "baseline", "quantized" or "loaded"
+    source: str  # "baseline", "quantized", "loaded" or "loaded+adapters"
     perplexity: dict[str, float] = field(default_factory=dict)  # by evaluation data set
     proxy_loss: Optional[float] = None  # tr((W-Q) H (W-Q)^T) summed over layers
     seconds: Optional[float] = None  # quantization wall time

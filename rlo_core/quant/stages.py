@@ -171,6 +171,28 @@ class Stages:
             log.info("Perplexity %s the value measured at save time.",
                      "equals" if result.reproduced else "differs from")
         self.record_row(row)
+        self.evaluate_adapters(loaded, row, result)
+
+    def evaluate_adapters(self, loaded, row, result) -> None:
+        """Evaluate again with the LoRA adapters, norms and biases that `rlo finetune
+        --quantized` saved beside the checkpoint, when that folder exists."""
+        from rlo_core.lm.quantized_adapters import default_adapter_dir, load_adapters
+        from rlo_core.lm.quantized_model import QuantizedBase, file_sha256
+
+        folder = default_adapter_dir(self.config.load)
+        if not folder.is_dir():
+            return
+        checkpoint = Path(self.config.load)
+        base = QuantizedBase(self.model, loaded.records, loaded.header, checkpoint,
+                             file_sha256(checkpoint), self.model_reference)
+        # peft wraps the quantized linear layers of self.model in place, so the same model
+        # object (and its decoder stack) now carries the adapters.
+        load_adapters(folder, base)
+        log.info("Evaluating with the adapters in %s", folder)
+        adapted = ResultRow(row.method, row.wbits, row.transform, "loaded+adapters",
+                            self.evaluate(), row.proxy_loss)
+        result.rows.append(adapted)
+        self.record_row(adapted)
 
     # -- output ---------------------------------------------------------------------------
 
