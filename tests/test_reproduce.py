@@ -163,8 +163,8 @@ def quantization(tiny_lm, tmp_path_factory, monkeypatch_module):
     config = QuantizationConfig(
         model=str(tiny_lm), dataset=f"text:{corpus}", pretrain_steps=1, max_steps=1, lr=1e-3,
         warmup_steps=0, block_size=32, batch_size=4, grad_accum=1, bits=[4, 2], nsamples=2,
-        seqlen=32, max_eval_windows=2, max_eval_blocks=1, device="cpu",
-        runs_dir=str(root / "runs"))
+        seqlen=32, max_eval_windows=2, max_eval_blocks=1, adapter_bits=[2], adapter_steps=2,
+        device="cpu", runs_dir=str(root / "runs"))
     return run_quantization(config)
 
 
@@ -177,6 +177,18 @@ def monkeypatch_module():
 def test_quantization_rows_per_loss_and_width(quantization):
     assert [(r.loss, r.bits) for r in quantization.rows] == [
         ("ce", None), ("ce", 4), ("ce", 2), ("rlo", None), ("rlo", 4), ("rlo", 2)]
+
+
+def test_quantization_adapter_rows_per_loss(quantization):
+    assert [(r.loss, r.bits) for r in quantization.adapter_rows] == [("ce", 2), ("rlo", 2)]
+    assert all(math.isfinite(r.finetuned_ppl) for r in quantization.adapter_rows)
+    assert all(math.isfinite(r.quantized_ppl) for r in quantization.adapter_rows)
+    assert "Finetuning in quantized space" in quantization.markdown
+
+
+def test_quantization_adapter_bits_must_be_quantized():
+    with pytest.raises(ConfigError, match="--adapter-bits"):
+        QuantizationConfig(bits=[4], adapter_bits=[2]).validate()
 
 
 def test_quantization_degradation_is_difference(quantization):
@@ -195,6 +207,7 @@ def test_quantization_png_written(quantization):
 def test_quantization_json_lists_rows(quantization):
     document = json.loads((quantization.run_dir / "quantization.json").read_text())
     assert len(document["rows"]) == 6
+    assert len(document["adapter_rows"]) == 2
 
 
 def test_quantization_starts_from_pretrained(quantization):

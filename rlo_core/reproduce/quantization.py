@@ -58,6 +58,11 @@ class QuantizationConfig:
     seqlen: Optional[int] = None  # None: the model's context length
     max_eval_windows: Optional[int] = None
     max_eval_blocks: Optional[int] = None  # validation blocks evaluated during finetuning
+    # Bit widths at which each quantized model is also finetuned in quantized space (LoRA
+    # adapters on the frozen low-bit weights, with the same loss); empty to skip.
+    adapter_bits: list[int] = field(default_factory=lambda: [3, 2])
+    adapter_steps: int = 100
+    adapter_lr: float = 1e-4
     device: str = "auto"
     output: Optional[str] = None  # also copy the tables and PNG here (for example docs/reproduce)
     name: Optional[str] = None
@@ -70,6 +75,12 @@ class QuantizationConfig:
             raise ConfigError(f"--bits takes 2, 3 and/or 4, got {self.bits}.")
         if self.pretrain_steps < 0:
             raise ConfigError(f"--pretrain-steps must be 0 or more, got {self.pretrain_steps}.")
+        if any(bits not in self.bits for bits in self.adapter_bits):
+            raise ConfigError(f"--adapter-bits {self.adapter_bits} must be among --bits "
+                              f"{self.bits}.")
+        if self.adapter_steps <= 0 or not self.adapter_lr > 0:
+            raise ConfigError(f"--adapter-steps ({self.adapter_steps}) and --adapter-lr "
+                              f"({self.adapter_lr}) must be > 0.")
         if not self.pretrain_lr > 0:
             raise ConfigError(f"--pretrain-lr must be > 0, got {self.pretrain_lr}.")
         for loss in self.losses:
@@ -92,6 +103,14 @@ class QuantizationConfig:
 
         return replace(self.finetune_config("ce", runs_dir=runs_dir), max_steps=self.pretrain_steps,
                        lr=self.pretrain_lr, warmup_steps=0, name="pretrain-ce")
+
+    def adapter_config(self, loss: str, checkpoint: Path, model: str, *, runs_dir: str):
+        from dataclasses import replace
+
+        tuned = self.finetune_config(loss, runs_dir=runs_dir, model=model)
+        return replace(tuned, quantized=str(checkpoint),
+                       epochs=1.0, max_steps=self.adapter_steps, lr=self.adapter_lr,
+                       warmup_steps=0, eval_seqlen=None, name=f"adapters-{loss}")
 
     def quantize_config(self, model: str, bits: int, *, baseline: bool, runs_dir: str):
         from rlo_core.quant.config import QuantizeConfig
@@ -123,6 +142,21 @@ class QuantRow:
 
 
 @dataclass
+class AdapterRow:
+    """Quantized-space finetuning of one quantized model: perplexity before and after."""
+
+    loss: str
+    bits: int
+    quantized_ppl: float
+    finetuned_ppl: float
+    full_precision_ppl: Optional[float]
+    recovered_fraction: Optional[float]  # of the perplexity lost to quantization
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
 class QuantizationResult:
     run_dir: Path
     rows: list[QuantRow]
@@ -130,6 +164,23 @@ class QuantizationResult:
     markdown: str
     plot: Path
     copied: list[Path] = field(default_factory=list)
+    adapter_rows: list[AdapterRow] = field(default_factory=list)
+
+
+def adapter_markdown(config: QuantizationConfig, rows: list[AdapterRow]) -> str:
+    if not rows:
+        return ""
+    columns = ["finetuning loss", "bits", "quantized ppl", "after adapter finetuning",
+               "full precision", "share of the loss recovered"]
+    table = [[row.loss, str(row.bits), report.format_number(row.quantized_ppl, 2),
+              report.format_number(row.finetuned_ppl, 2),
+              report.format_number(row.full_precision_ppl, 2),
+              report.format_number(row.recovered_fraction, 3)] for row in rows]
+    return (f"\n\n### Finetuning in quantized space\n\nLoRA adapters (plus norms and biases) "
+            f"trained on the frozen quantized weights with the same loss for "
+            f"{config.adapter_steps} steps at lr {config.adapter_lr:g}; perplexity with the "
+            "fixed-window protocol at the checkpoint's calibration length, before and after.\n\n"
+            + report.markdown_table(columns, table))
 
 
 def markdown_summary(config: QuantizationConfig, rows: list[QuantRow], start_ppl: Optional[float],
@@ -199,7 +250,9 @@ def run_quantization(config: QuantizationConfig) -> QuantizationResult:
     rows: list[QuantRow] = []
     start_ppl: Optional[float] = None
     protocol = ""
-    total = len(config.losses) * (1 + len(config.bits)) + (1 if config.pretrain_steps else 0)
+    adapter_rows: list[AdapterRow] = []
+    total = (len(config.losses) * (1 + len(config.bits) + len(config.adapter_bits))
+             + (1 if config.pretrain_steps else 0))
     with run:
         done = 0
         run.update(step=done, total_steps=total)
@@ -221,8 +274,12 @@ def run_quantization(config: QuantizationConfig) -> QuantizationResult:
             full_ppl: Optional[float] = None
             for index, bits in enumerate(config.bits):
                 log.info("Quantizing the %s model to %d bits", loss, bits)
-                quantized = run_quantize(config.quantize_config(
-                    str(tuned.model_dir), bits, baseline=index == 0, runs_dir=runs_dir))
+                quantize_config = config.quantize_config(
+                    str(tuned.model_dir), bits, baseline=index == 0, runs_dir=runs_dir)
+                checkpoint = run.dir / f"{loss}-w{bits}.safetensors"
+                if bits in config.adapter_bits:
+                    quantize_config.save = str(checkpoint)
+                quantized = run_quantize(quantize_config)
                 dataset = quantized.datasets[0]
                 protocol = f"fixed windows of {quantized.seqlen} tokens on the {dataset} test split"
                 if index == 0:
@@ -237,12 +294,29 @@ def run_quantization(config: QuantizationConfig) -> QuantizationResult:
                                 fp_ppl=full_ppl)
                 done += 1
                 run.update(step=done)
-        markdown = markdown_summary(config, rows, start_ppl, protocol)
+                if bits in config.adapter_bits:
+                    log.info("Finetuning the %d-bit %s model in quantized space", bits, loss)
+                    adapted = run_finetune(config.adapter_config(
+                        loss, checkpoint, str(tuned.model_dir), runs_dir=runs_dir),
+                        terminal=False)
+                    adapter_rows.append(AdapterRow(
+                        loss=loss, bits=bits, quantized_ppl=adapted.initial_test_ppl,
+                        finetuned_ppl=adapted.final_test_ppl,
+                        full_precision_ppl=adapted.full_precision_test_ppl,
+                        recovered_fraction=adapted.recovered_fraction))
+                    run.log_metrics(step=done, split="test", loss_name=loss, bits=bits,
+                                    adapter_ppl=adapted.final_test_ppl,
+                                    quantized_ppl=adapted.initial_test_ppl)
+                    done += 1
+                    run.update(step=done)
+        markdown = (markdown_summary(config, rows, start_ppl, protocol)
+                    + adapter_markdown(config, adapter_rows))
         plot = plot_rows(config, rows, run.dir / "quantization.png")
         document = {"reproduction": "quantization", "config": to_dict(config),
                     "start_ppl": start_ppl, "protocol": protocol,
-                    "rows": [row.as_dict() for row in rows]}
+                    "rows": [row.as_dict() for row in rows],
+                    "adapter_rows": [row.as_dict() for row in adapter_rows]}
         json_path, markdown_path = report.write_outputs(run.dir, "quantization", document, markdown)
         copied = report.copy_outputs([json_path, markdown_path, plot], config.output)
     return QuantizationResult(run_dir=run.dir, rows=rows, start_ppl=start_ppl, markdown=markdown,
-                              plot=plot, copied=copied)
+                              plot=plot, copied=copied, adapter_rows=adapter_rows)
