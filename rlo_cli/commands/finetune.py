@@ -58,6 +58,8 @@ def register(app: typer.Typer) -> None:
         tui: bool = typer.Option(False, "--tui", help="Open the dashboard on this run."),
     ) -> None:
         """Finetune a causal language model and report perplexity before and after."""
+        # TODO: --nproc and --fsdp. Under torchrun each rank still creates its own run
+        # directory, saves the model and evaluates the whole validation set.
         if tui:
             from rlo_cli.tui.launch import dashboard_for_command
 
