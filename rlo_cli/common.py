@@ -91,3 +91,23 @@ def resolve_command_config(ctx: typer.Context, schema: type, command: str, value
     if save_profile or print_config:
         return None
     return config
+
+
+# Options every job command shares; functions so each command gets its own Option object.
+def profile_option(examples: str = "") -> Any:
+    hint = f" ({examples})" if examples else ""
+    return typer.Option(None, "--profile",
+                        help=f"Profile name or YAML path{hint}; flags override it.")
+
+
+def save_profile_option() -> Any:
+    return typer.Option(None, "--save-profile",
+                        help="Save the resolved options as a user profile and exit.")
+
+
+def print_config_option() -> Any:
+    return typer.Option(False, "--print-config", help="Print the resolved configuration and exit.")
+
+
+def tui_option() -> Any:
+    return typer.Option(False, "--tui", help="Open the dashboard on this run.")

@@ -1,6 +1,6 @@
 """Atomic file writes: write to a temporary file in the same folder, then rename.
 
-A reader, or a process killed mid-write, sees either the old file or the new one, never a
+A reader, or a process killed mid-write, finds either the old file or the new one, never a
 truncated mix, because `os.replace` is atomic on POSIX and Windows file systems.
 """
 

@@ -6,7 +6,7 @@ command-line interface prints it without a traceback and exits with `exit_code`.
 
 
 class RloError(Exception):
-    """An error caused by user input or the environment, with a message that says what to do."""
+    """An error caused by user input or the environment, with a message that names the value and the fix."""
 
     exit_code = 2
 

@@ -136,7 +136,7 @@ def test_bad_input_gives_clear_error(flags, message, tmp_path):
     assert "Traceback" not in result.output
 
 
-def test_ctrl_c_in_subprocess_exits_130_with_resume_hint(tmp_path):
+def test_ctrl_c_exits_130_with_hint(tmp_path):
     command = [sys.executable, "-m", "rlo_cli", "train", *TINY, "--epochs", "5",
                "--runs-dir", str(tmp_path), "--log-every", "1"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

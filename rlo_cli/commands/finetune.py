@@ -6,7 +6,14 @@ from typing import Optional
 
 import typer
 
-from rlo_cli.common import handle_errors, resolve_command_config
+from rlo_cli.common import (
+    handle_errors,
+    print_config_option,
+    profile_option,
+    resolve_command_config,
+    save_profile_option,
+    tui_option,
+)
 from rlo_core.lm.config import FinetuneConfig
 
 D = FinetuneConfig()
@@ -51,11 +58,11 @@ def register(app: typer.Typer) -> None:
         merge_adapters: bool = typer.Option(D.merge_adapters, "--merge-adapters", help="With --quantized: merge the adapters into the dequantized weights and save a model folder under <run>/model."),
         name: Optional[str] = typer.Option(D.name, "--name", help="Run name \\[default: model-dataset-loss]."),
         runs_dir: Optional[str] = typer.Option(D.runs_dir, "--runs-dir", envvar="RLO_RUNS_DIR", help="Folder for run directories \\[default: ./runs]."),
-        profile: Optional[str] = typer.Option(None, "--profile", help="Profile name or YAML path; flags override it."),
-        save_profile: Optional[str] = typer.Option(None, "--save-profile", help="Save the resolved options as a user profile and exit."),
-        print_config: bool = typer.Option(False, "--print-config", help="Print the resolved configuration and exit."),
+        profile: Optional[str] = profile_option(),
+        save_profile: Optional[str] = save_profile_option(),
+        print_config: bool = print_config_option(),
         resume: Optional[str] = typer.Option(None, "--resume", help="Continue a run from its newest checkpoint with finite weights. Pass its directory, name, or 'last'."),
-        tui: bool = typer.Option(False, "--tui", help="Open the dashboard on this run."),
+        tui: bool = tui_option(),
     ) -> None:
         """Finetune a causal language model and report perplexity before and after."""
         # TODO: --nproc and --fsdp. Under torchrun each rank still creates its own run

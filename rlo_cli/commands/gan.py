@@ -6,7 +6,14 @@ from typing import Optional
 
 import typer
 
-from rlo_cli.common import handle_errors, resolve_command_config
+from rlo_cli.common import (
+    handle_errors,
+    print_config_option,
+    profile_option,
+    resolve_command_config,
+    save_profile_option,
+    tui_option,
+)
 from rlo_core.gan.config import GanConfig
 
 D = GanConfig()
@@ -60,11 +67,11 @@ def gan(
     seed: int = typer.Option(D.seed, "--seed", help="Random seed."),
     name: Optional[str] = typer.Option(D.name, "--name", help="Run name (default: dataset-resolution-arch-loss)."),
     runs_dir: Optional[str] = typer.Option(D.runs_dir, "--runs-dir", envvar="RLO_RUNS_DIR", help="Folder for run directories (default: ./runs)."),
-    profile: Optional[str] = typer.Option(None, "--profile", help="Profile name or YAML path (gan-digits, gan-ffhq); flags override it."),
-    save_profile: Optional[str] = typer.Option(None, "--save-profile", help="Save the resolved options as a user profile and exit."),
-    print_config: bool = typer.Option(False, "--print-config", help="Print the resolved configuration and exit."),
+    profile: Optional[str] = profile_option("gan-digits, gan-ffhq"),
+    save_profile: Optional[str] = save_profile_option(),
+    print_config: bool = print_config_option(),
     resume: Optional[str] = typer.Option(None, "--resume", help="Continue a run: its directory, name, or 'last'."),
-    tui: bool = typer.Option(False, "--tui", help="Open the dashboard on this run."),
+    tui: bool = tui_option(),
 ) -> None:
     """Train a GAN (generator and discriminator) on digits or an image folder."""
     if ctx.invoked_subcommand is not None:

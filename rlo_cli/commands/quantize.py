@@ -6,7 +6,13 @@ from typing import Optional
 
 import typer
 
-from rlo_cli.common import handle_errors, resolve_command_config
+from rlo_cli.common import (
+    handle_errors,
+    print_config_option,
+    profile_option,
+    resolve_command_config,
+    save_profile_option,
+)
 from rlo_core.quant.config import QuantizeConfig
 
 D = QuantizeConfig()
@@ -43,9 +49,9 @@ def register(app: typer.Typer) -> None:
         trust_remote_code: bool = typer.Option(D.trust_remote_code, "--trust-remote-code", help="Allow model code from the model's repository to run. Only for models you trust."),
         name: Optional[str] = typer.Option(D.name, "--name", help="Run name \\[default: model-method-bits]."),
         runs_dir: Optional[str] = typer.Option(D.runs_dir, "--runs-dir", envvar="RLO_RUNS_DIR", help="Folder for run directories \\[default: ./runs]."),
-        profile: Optional[str] = typer.Option(None, "--profile", help="Profile name or YAML path (e.g. quip-2bit); flags override it."),
-        save_profile: Optional[str] = typer.Option(None, "--save-profile", help="Save the resolved options as a user profile and exit."),
-        print_config: bool = typer.Option(False, "--print-config", help="Print the resolved configuration and exit."),
+        profile: Optional[str] = profile_option("for example quip-2bit"),
+        save_profile: Optional[str] = save_profile_option(),
+        print_config: bool = print_config_option(),
     ) -> None:
         """Quantize a causal language model's linear layers and measure perplexity."""
         config = resolve_command_config(ctx, QuantizeConfig, "quantize", dict(locals()),

@@ -6,7 +6,14 @@ from typing import Optional
 
 import typer
 
-from rlo_cli.common import console, handle_errors, resolve_command_config
+from rlo_cli.common import (
+    console,
+    handle_errors,
+    print_config_option,
+    profile_option,
+    resolve_command_config,
+    save_profile_option,
+)
 from rlo_core.reproduce.convergence import ConvergenceConfig
 from rlo_core.reproduce.gan import GanReproductionConfig
 from rlo_core.reproduce.quantization import QuantizationConfig
@@ -65,9 +72,9 @@ def convergence(
     output: Optional[str] = typer.Option(C.output, "--output", help=OUTPUT_HELP),
     name: Optional[str] = typer.Option(C.name, "--name", help="Run name."),
     runs_dir: Optional[str] = typer.Option(C.runs_dir, "--runs-dir", envvar="RLO_RUNS_DIR", help=RUNS_DIR_HELP),
-    profile: Optional[str] = typer.Option(None, "--profile", help="Profile name or YAML path; flags override it."),
-    save_profile: Optional[str] = typer.Option(None, "--save-profile", help="Save the resolved options as a user profile and exit."),
-    print_config: bool = typer.Option(False, "--print-config", help="Print the resolved configuration and exit."),
+    profile: Optional[str] = profile_option(),
+    save_profile: Optional[str] = save_profile_option(),
+    print_config: bool = print_config_option(),
 ) -> None:
     """Train one net with each loss over several seeds; compare accuracy and epochs to target."""
     config = resolve_command_config(ctx, ConvergenceConfig, "reproduce-convergence", dict(locals()),
@@ -115,9 +122,9 @@ def quantization(
     output: Optional[str] = typer.Option(Q.output, "--output", help=OUTPUT_HELP),
     name: Optional[str] = typer.Option(Q.name, "--name", help="Run name."),
     runs_dir: Optional[str] = typer.Option(Q.runs_dir, "--runs-dir", envvar="RLO_RUNS_DIR", help=RUNS_DIR_HELP),
-    profile: Optional[str] = typer.Option(None, "--profile", help="Profile name or YAML path; flags override it."),
-    save_profile: Optional[str] = typer.Option(None, "--save-profile", help="Save the resolved options as a user profile and exit."),
-    print_config: bool = typer.Option(False, "--print-config", help="Print the resolved configuration and exit."),
+    profile: Optional[str] = profile_option(),
+    save_profile: Optional[str] = save_profile_option(),
+    print_config: bool = print_config_option(),
 ) -> None:
     """Finetune with ce and rlo, quantize both, compare perplexity degradation."""
     config = resolve_command_config(ctx, QuantizationConfig, "reproduce-quantization",
@@ -157,9 +164,9 @@ def gan(
     output: Optional[str] = typer.Option(G.output, "--output", help=OUTPUT_HELP),
     name: Optional[str] = typer.Option(G.name, "--name", help="Run name."),
     runs_dir: Optional[str] = typer.Option(G.runs_dir, "--runs-dir", envvar="RLO_RUNS_DIR", help=RUNS_DIR_HELP),
-    profile: Optional[str] = typer.Option(None, "--profile", help="Profile name or YAML path; flags override it."),
-    save_profile: Optional[str] = typer.Option(None, "--save-profile", help="Save the resolved options as a user profile and exit."),
-    print_config: bool = typer.Option(False, "--print-config", help="Print the resolved configuration and exit."),
+    profile: Optional[str] = profile_option(),
+    save_profile: Optional[str] = save_profile_option(),
+    print_config: bool = print_config_option(),
 ) -> None:
     """Train the GAN with ce and rlo on the same data and seeds; compare FID against kimg."""
     config = resolve_command_config(ctx, GanReproductionConfig, "reproduce-gan", dict(locals()),

@@ -7,7 +7,14 @@ from typing import Optional
 import typer
 
 from rlo_cli import launch
-from rlo_cli.common import handle_errors, resolve_command_config
+from rlo_cli.common import (
+    handle_errors,
+    print_config_option,
+    profile_option,
+    resolve_command_config,
+    save_profile_option,
+    tui_option,
+)
 from rlo_core.train.config import TrainConfig
 
 D = TrainConfig()
@@ -49,9 +56,9 @@ def register(app: typer.Typer) -> None:
         name: Optional[str] = typer.Option(D.name, "--name", help="Run name \\[default: dataset-net-loss]."),
         runs_dir: Optional[str] = typer.Option(D.runs_dir, "--runs-dir", envvar="RLO_RUNS_DIR", help="Folder for run directories \\[default: ./runs]."),
         tensorboard: bool = typer.Option(D.tensorboard, "--tensorboard", help="Also write TensorBoard event files."),
-        profile: Optional[str] = typer.Option(None, "--profile", help="Profile name or YAML path; flags override it."),
-        save_profile: Optional[str] = typer.Option(None, "--save-profile", help="Save the resolved options as a user profile and exit."),
-        print_config: bool = typer.Option(False, "--print-config", help="Print the resolved configuration and exit."),
+        profile: Optional[str] = profile_option(),
+        save_profile: Optional[str] = save_profile_option(),
+        print_config: bool = print_config_option(),
         resume: Optional[str] = typer.Option(None, "--resume", help="Continue a run: its directory, name, or 'last'."),
         nproc: int = launch.nproc_option(),
         nnodes: str = launch.nnodes_option(),
@@ -60,7 +67,7 @@ def register(app: typer.Typer) -> None:
         master_port: Optional[int] = launch.master_port_option(),
         rdzv_endpoint: Optional[str] = launch.rdzv_endpoint_option(),
         rdzv_id: Optional[str] = launch.rdzv_id_option(),
-        tui: bool = typer.Option(False, "--tui", help="Open the dashboard on this run."),
+        tui: bool = tui_option(),
         list_nets: bool = typer.Option(False, "--list-nets", help="List the networks and exit."),
     ) -> None:
         """Train an image classifier."""

@@ -89,7 +89,7 @@ def launch_with_dashboard(argv: list[str], runs_dir: Path) -> int:
 
     `argv` contains the arguments after `rlo` (for example `["train", "--profile", "quickstart",
     "--tui"]`); `--tui` is dropped. `runs_dir` must be where the child writes its run, that is
-    its `--runs-dir` if given, else the default. Quitting the dashboard asks whether to stop the
+    its `--runs-dir` if given, else the default. Quitting the dashboard prompts to stop the
     run or detach from it. Returns an exit code for the CLI: the child's, or 0 after a detach.
     """
     from rich.console import Console

@@ -28,7 +28,7 @@ PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 def shipped_profiles_dir() -> Path:
-    """The repository's `profiles/` folder (or RLO_SHIPPED_PROFILES)."""
+    """Return the folder of shipped profiles: the repository's `profiles/`, or RLO_SHIPPED_PROFILES."""
     override = os.environ.get("RLO_SHIPPED_PROFILES")
     if override:
         return Path(override)

@@ -87,7 +87,7 @@ def run_quantized_finetune(config: FinetuneConfig, *,
 
 
 class QuantizedSession:
-    """The stages of one quantized finetuning run inside its run directory."""
+    """Stages of one quantized finetuning run inside its run directory."""
 
     def __init__(self, config: FinetuneConfig, prepared: Any, run: Run, loaded: Any,
                  adapter_dir: Path, *, terminal: Optional[bool] = None):

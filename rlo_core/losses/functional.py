@@ -2,9 +2,9 @@
 
 Each multi-class loss here is l(CE) for CE = logsumexp(z) - z_y, so its gradient with
 respect to the logits is l'(CE) * (softmax(z) - onehot(y)). One fused autograd function
-computes log-softmax once, saves it, and reuses it in the backward pass, which keeps the
-cost close to `F.cross_entropy` and never forms p_y by softmax-then-pow: p_y^(1/k) is
-exp(-CE/k), finite for any logit gap and in fp16/bf16 (computed in float32).
+computes log-softmax once, saves it, and reuses it in the backward pass, so the cost stays
+close to `F.cross_entropy`. It never forms p_y by softmax-then-pow. Instead p_y^(1/k) is
+exp(-CE/k), which is finite for any logit gap and in fp16/bf16 (computed in float32).
 
 Every loss accepts logits of shape (N, C) or (N, C, d1, ...), targets of shape (N,) or
 (N, d1, ...), `weight` (per-class, shape (C,)), `ignore_index` and `reduction`, with the

@@ -58,8 +58,8 @@ class QuantizationConfig:
     seqlen: Optional[int] = None  # None: the model's context length
     max_eval_windows: Optional[int] = None
     max_eval_blocks: Optional[int] = None  # validation blocks evaluated during finetuning
-    # Bit widths at which each quantized model is also finetuned in quantized space (LoRA
-    # adapters on the frozen low-bit weights, with the same loss); empty to skip.
+    # Bit widths at which each quantized model is also finetuned in quantized space, with LoRA
+    # adapters on the frozen low-bit weights and the same loss. An empty list skips this.
     adapter_bits: list[int] = field(default_factory=lambda: [3, 2])
     adapter_steps: int = 100
     adapter_lr: float = 1e-4

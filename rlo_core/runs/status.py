@@ -13,9 +13,9 @@ from rlo_core import atomic
 
 STATES = ("running", "finished", "failed", "interrupted", "stale")
 
-# A running process refreshes status.json every few seconds; past this many seconds without
-# a refresh, readers treat the run as stale even if its pid still exists (for example a
-# process on another host, or a hung one).
+# A running process refreshes status.json every few seconds. Past this many seconds without
+# a refresh, readers treat the run as stale even if its pid still exists, for example a
+# process on another host or a hung one.
 HEARTBEAT_TIMEOUT_S = 120.0
 
 

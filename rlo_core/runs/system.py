@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 class NvmlReader:
     """Per-GPU utilization, memory, temperature and power through nvidia-ml-py.
 
-    `available` is False, and `reason` says why, when NVML or a GPU is missing.
+    When NVML or a GPU is missing, `available` is False and `reason` contains the cause.
     """
 
     def __init__(self) -> None:

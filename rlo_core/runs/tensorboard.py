@@ -1,7 +1,7 @@
 """Optional TensorBoard event files beside metrics.jsonl, for users who already use TensorBoard.
 
 Event writing goes through `torch.utils.tensorboard.SummaryWriter`, which needs the
-`tensorboard` package. Without it, one log line says so and `log()` does nothing, so a
+`tensorboard` package. Without it, one warning is logged and `log()` does nothing, so a
 training command never fails because TensorBoard is missing.
 """
 
@@ -22,7 +22,7 @@ class TensorBoardWriter:
     """Scalar writer with tags `<split>/<metric>` (for example `val/acc`).
 
     With `enabled=False` (no --tensorboard, or a rank other than 0) it writes nothing and
-    logs nothing. `available` tells whether event files are being written.
+    logs nothing. `available` is True while event files are being written.
     """
 
     def __init__(self, log_dir: Path, enabled: bool = True):

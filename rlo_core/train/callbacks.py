@@ -27,8 +27,8 @@ class Callback:
 
 
 class ProgressCallback(Callback):
-    """A Rich progress bar (loss, accuracy, images/s, ETA) in a terminal; plain log lines
-    every `log_every` steps when the output is a file or a pipe."""
+    """Show a Rich progress bar (loss, accuracy, images/s, ETA) in a terminal. When the output
+    is a file or a pipe, log a plain line every `log_every` steps instead."""
 
     def __init__(self, log_every: int = 10, force_plain: bool | None = None):
         self.log_every = log_every

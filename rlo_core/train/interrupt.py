@@ -1,4 +1,4 @@
-"""Graceful Ctrl-C: the first SIGINT asks the loop to stop after the current step; a second
+"""Graceful Ctrl-C. The first SIGINT requests a stop after the current step, and a second
 one raises KeyboardInterrupt at once."""
 
 from __future__ import annotations

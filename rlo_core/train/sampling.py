@@ -1,7 +1,7 @@
 """Deterministic, resumable sampling.
 
 Every epoch's order comes from (seed, epoch), and every sample's augmentation randomness from
-(seed, epoch, index). A run interrupted at any step and resumed therefore sees exactly the
+(seed, epoch, index). A run interrupted at any step and resumed therefore gets exactly the
 same batches and augmentations as an uninterrupted one, whatever the number of workers.
 """
 
