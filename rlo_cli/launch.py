@@ -193,8 +193,8 @@ def _set_worker_environment(options: LaunchOptions) -> None:
             os.environ["GLOO_SOCKET_IFNAME"] = loopback.pop()
 
 
-def launch(options: LaunchOptions, argv: list[str], command: str, *, resume_hint: str = ""
-           ) -> None:
+def launch(options: LaunchOptions, argv: list[str], command: str, *, resume_hint: str = "",
+           interrupt_note: str = "torchrun passed the interrupt on to every process.") -> None:
     """Run `rlo <argv>` under torchrun and return when every local worker succeeded.
 
     Raises DistributedJobError naming the failed ranks when a worker fails or is killed.
@@ -223,8 +223,7 @@ def launch(options: LaunchOptions, argv: list[str], command: str, *, resume_hint
     except SignalException as error:
         if error.sigval == signal.SIGINT:
             raise TrainingInterrupted(
-                "Interrupted: every process was asked to stop after its current step (rank "
-                f"0 saves a checkpoint first). {resume_hint}".strip()) from None
+                f"Interrupted: {interrupt_note} {resume_hint}".strip()) from None
         raise DistributedJobError(
             f"The launcher received {error.sigval.name} and stopped every process. "
             f"{resume_hint}".strip(), exit_code=128 + int(error.sigval)) from None
@@ -288,6 +287,23 @@ def prepare_worker(nproc: int = 1) -> None:
                     "by torchrun.", nproc, os.environ.get("WORLD_SIZE", "?"))
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _raise_rank_stopped)
+
+
+def split_launch_options(values: dict[str, Any]) -> tuple[dict[str, Any], LaunchOptions, bool]:
+    """Split a command's parameter values into its own and the launch options.
+
+    Returns the command's values, the launch options, and whether this process must start
+    workers through torchrun. In a worker that torchrun started, the process is prepared
+    with `prepare_worker` instead, and the launch options are ignored.
+    """
+    command_values = {name: value for name, value in values.items()
+                      if name not in LAUNCH_PARAMETERS}
+    options = LaunchOptions.from_values(values)
+    if inside_torchrun():
+        prepare_worker(options.nproc)
+        return command_values, options, False
+    options.validate()
+    return command_values, options, options.requested
 
 
 def is_main_rank() -> bool:

@@ -3,13 +3,10 @@ rank killed mid-epoch."""
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import psutil
 import pytest
 import torch
 
@@ -20,6 +17,8 @@ from rlo_core.runs import effective_state, read_jsonl
 from rlo_core.train.checkpoint import load_checkpoint
 from rlo_core.train.config import TrainConfig
 from rlo_core.train.pipeline import resume_train, run_train
+
+from distributed_helpers import kill_rank_one
 
 TINY = ["--dataset", "digits", "--net", "res18", "--image-size", "8", "--batch-size", "128",
         "--device", "cpu", "--workers", "0", "--lr", "3e-3", "--log-every", "1"]
@@ -170,29 +169,13 @@ def test_killed_rank_ends_job_with_error(tmp_path):
                                     "--runs-dir", str(runs_dir)),
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 cwd=tmp_path, env=subprocess_env(tmp_path))
-    workers: list[psutil.Process] = []
-    try:
-        deadline = time.monotonic() + 180
-        metrics = None
-        while time.monotonic() < deadline and metrics is None:
-            found = list(runs_dir.glob("*/metrics.jsonl"))
-            if found and found[0].read_text().count("\n") >= 2:
-                metrics = found[0]
-            time.sleep(0.2)
-        assert metrics is not None, "the job wrote no training metrics in time"
-        workers = [p for p in psutil.Process(launcher.pid).children(recursive=True)
-                   if "rlo_cli" in p.cmdline()]
-        (rank1,) = [p for p in workers if p.environ().get("RANK") == "1"]
-        rank1.send_signal(signal.SIGKILL)
-        # The requirement: the whole job ends within 60 s of a rank's death.
-        output, _ = launcher.communicate(timeout=60)
-    finally:
-        if launcher.poll() is None:
-            launcher.kill()
-            launcher.wait()
-        for worker in workers:
-            if worker.is_running():
-                worker.kill()
+
+    def ready():
+        found = list(runs_dir.glob("*/metrics.jsonl"))
+        return found[0] if found and found[0].read_text().count("\n") >= 2 else None
+
+    # The whole job must end within 60 s of a rank's death.
+    output, metrics = kill_rank_one(launcher, ready, exit_timeout=60)
     assert launcher.returncode != 0, output
     assert "rank 1 (local rank 1" in output, output
     assert "killed by signal SIGKILL" in output, output

@@ -8,27 +8,12 @@ from typer.testing import CliRunner
 
 from rlo_cli.app import app
 from rlo_core.lm.blocks import build_blocks
-from rlo_core.lm.models import build_tiny_model, load_causal_lm
+from rlo_core.lm.models import load_causal_lm
 from rlo_core.lm.perplexity import token_perplexity
-from rlo_core.lm.text_data import load_pydoc, load_text_splits
+from rlo_core.lm.text_data import load_text_splits
 from rlo_core.runs import read_jsonl
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def tiny_opt(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("finetune-model") / "tiny-opt"
-    return build_tiny_model(folder, "opt", load_pydoc().train[:300], vocab_size=384,
-                            hidden_size=32, layers=2, heads=4, context=128)
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    """About 60,000 characters of pydoc paragraphs, split by text:PATH into 90/5/5."""
-    path = tmp_path_factory.mktemp("corpus") / "corpus.txt"
-    path.write_text("\n\n".join(load_pydoc().train[:400]))
-    return path
 
 
 def smoke_args(model, runs_dir, *extra, corpus=None):

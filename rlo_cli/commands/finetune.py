@@ -6,6 +6,7 @@ from typing import Optional
 
 import typer
 
+from rlo_cli import launch
 from rlo_cli.common import (
     handle_errors,
     print_config_option,
@@ -56,6 +57,14 @@ def register(app: typer.Typer) -> None:
         lora_alpha: float = typer.Option(D.lora_alpha, "--lora-alpha", help="LoRA scaling numerator; the update is scaled by alpha / rank (with --quantized)."),
         eval_only: bool = typer.Option(D.eval_only, "--eval-only", help="With --quantized: evaluate the checkpoint with its saved adapters instead of training."),
         merge_adapters: bool = typer.Option(D.merge_adapters, "--merge-adapters", help="With --quantized: merge the adapters into the dequantized weights and save a model folder under <run>/model."),
+        fsdp: bool = typer.Option(D.fsdp, "--fsdp", rich_help_panel=launch.PANEL, help="Shard the model, gradients and optimizer state across the processes (FSDP2 through accelerate; CUDA only). For models that do not fit one GPU; needs --nproc 2 or more."),
+        nproc: int = launch.nproc_option(),
+        nnodes: str = launch.nnodes_option(),
+        node_rank: int = launch.node_rank_option(),
+        master_addr: Optional[str] = launch.master_addr_option(),
+        master_port: Optional[int] = launch.master_port_option(),
+        rdzv_endpoint: Optional[str] = launch.rdzv_endpoint_option(),
+        rdzv_id: Optional[str] = launch.rdzv_id_option(),
         name: Optional[str] = typer.Option(D.name, "--name", help="Run name \\[default: model-dataset-loss]."),
         runs_dir: Optional[str] = typer.Option(D.runs_dir, "--runs-dir", envvar="RLO_RUNS_DIR", help="Folder for run directories \\[default: ./runs]."),
         profile: Optional[str] = profile_option(),
@@ -65,13 +74,14 @@ def register(app: typer.Typer) -> None:
         tui: bool = tui_option(),
     ) -> None:
         """Finetune a causal language model and report perplexity before and after."""
-        # TODO: --nproc and --fsdp. Under torchrun each rank still creates its own run
-        # directory, saves the model and evaluates the whole validation set.
-        if tui:
+        if tui and not launch.inside_torchrun():
             from rlo_cli.tui.launch import dashboard_for_command
 
             raise typer.Exit(dashboard_for_command(runs_dir))
-        values = dict(locals())
+        values, distributed, start_distributed = launch.split_launch_options(dict(locals()))
+        if start_distributed and resume is not None:
+            start_workers(distributed)
+            return
         if resume is not None:
             from rlo_cli.common import explicit_options
             from rlo_core.lm.finetune import resume_finetune
@@ -85,10 +95,34 @@ def register(app: typer.Typer) -> None:
                                         save_profile=save_profile, print_config=print_config)
         if config is None:
             return
+        if start_distributed:
+            check_before_launch(config, distributed)
+            start_workers(distributed)
+            return
         from rlo_core.lm.finetune import run_finetune
 
         hide_transformers_progress_bars()
         print_summary(run_finetune(config))
+
+
+def check_before_launch(config: FinetuneConfig, options: "launch.LaunchOptions") -> None:
+    """Raise the errors every worker would raise, once, before starting them."""
+    from rlo_core.lm.distributed import check_distributed_options
+    from rlo_core.lm.finetune import resolve_device_and_precision
+
+    config.validate()
+    machines = int(options.nnodes.split(":")[-1])
+    check_distributed_options(config, resolve_device_and_precision(config)[0],
+                              options.nproc * machines)
+
+
+def start_workers(options: "launch.LaunchOptions") -> None:
+    """Run this same command line on `options.nproc` processes through torchrun."""
+    launch.launch(options, launch.current_argv(), "finetune", interrupt_note=(
+        "every process stopped at once, and steps after the last Trainer checkpoint (saved "
+        "every --eval-steps, or every epoch) are lost."), resume_hint=(
+        f"Continue from that checkpoint with 'rlo finetune --nproc {options.nproc} --resume "
+        "last' or with the run directory printed above."))
 
 
 def hide_transformers_progress_bars() -> None:
@@ -99,7 +133,9 @@ def hide_transformers_progress_bars() -> None:
 
 
 def print_summary(result) -> None:
-    """Print perplexity before and after, and where the model was saved."""
+    """Print perplexity before and after, and where the model was saved (rank 0 only)."""
+    if not launch.is_main_rank():
+        return
     from rich.table import Table
 
     from rlo_cli.common import console

@@ -80,15 +80,7 @@ def register(app: typer.Typer) -> None:
             from rlo_cli.tui.launch import dashboard_for_command
 
             raise typer.Exit(dashboard_for_command(runs_dir))
-        values = {name: value for name, value in locals().items()
-                  if name not in launch.LAUNCH_PARAMETERS}
-        distributed = launch.LaunchOptions.from_values(locals())
-        start_distributed = False
-        if launch.inside_torchrun():
-            launch.prepare_worker(nproc)
-        else:
-            distributed.validate()
-            start_distributed = distributed.requested
+        values, distributed, start_distributed = launch.split_launch_options(dict(locals()))
         if start_distributed and resume is not None:
             start_workers(distributed)
             return
@@ -115,7 +107,9 @@ def register(app: typer.Typer) -> None:
 
 def start_workers(options: "launch.LaunchOptions") -> None:
     """Run this same command line on `options.nproc` processes through torchrun."""
-    launch.launch(options, launch.current_argv(), "train", resume_hint=(
+    launch.launch(options, launch.current_argv(), "train", interrupt_note=(
+        "every process was asked to stop after its current step, and rank 0 saves a checkpoint "
+        "first."), resume_hint=(
         f"Continue from the last checkpoint with 'rlo train --nproc {options.nproc} --resume "
         "last' or with the run directory printed above."))
 

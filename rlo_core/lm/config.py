@@ -50,6 +50,7 @@ class FinetuneConfig:
     lora_alpha: float = 16.0
     eval_only: bool = False  # with quantized: evaluate the saved adapters instead of training
     merge_adapters: bool = False  # with quantized: also save a model with the adapters merged
+    fsdp: bool = False  # shard the model across the processes of a distributed job (GPUs)
     name: Optional[str] = None
     runs_dir: Optional[str] = None
 
@@ -66,6 +67,9 @@ class FinetuneConfig:
         if self.lora_rank <= 0 or not self.lora_alpha > 0:
             raise ConfigError(f"--lora-rank and --lora-alpha must be > 0, got {self.lora_rank} "
                               f"and {self.lora_alpha}.")
+        if self.fsdp and self.quantized:
+            raise ConfigError("--fsdp and --quantized cannot be combined: adapters on a "
+                              "low-bit model train in one process. Drop --fsdp.")
         if (self.eval_only or self.merge_adapters) and not self.quantized:
             raise ConfigError("--eval-only and --merge-adapters need --quantized CHECKPOINT (a "
                               "file written by 'rlo quantize --save').")

@@ -4,6 +4,9 @@ Steps: load the text splits and the model, and cut train and validation into blo
 perplexity before training: token-level on validation, fixed-window on the evaluation split.
 Train through `RLOTrainer`, measure again, and save model and tokenizer as safetensors under
 `<run>/model` (or `--output`). Trainer checkpoints go to `<run>/checkpoints/checkpoint-N`.
+
+Under torchrun the same function runs on every rank (see `rlo_core.lm.distributed`): rank 0
+writes the run directory, evaluation is split across ranks, and progress shows on rank 0.
 """
 
 from __future__ import annotations
@@ -75,15 +78,25 @@ def autocast_factory(device: str, precision: str):
 
 def run_finetune(config: FinetuneConfig, *, terminal: Optional[bool] = None) -> FinetuneResult:
     """Finetune `config.model` on `config.dataset` in a new run directory."""
+    from rlo_core.lm.distributed import start_distributed
+    from rlo_core.train.distributed import broadcast_from_main, shutdown_distributed
+
     config.validate()
+    dist = start_distributed(config, resolve_device_and_precision(config)[0])
     if config.quantized:
         from rlo_core.lm.quantized import run_quantized_finetune
 
         return run_quantized_finetune(config, terminal=terminal)
-    prepared = prepare(config)
-    run = Run.create("finetune", config.run_name(), to_dict(config), runs_dir=config.runs_dir)
-    with run:
-        return execute(config, prepared, run, terminal=terminal)
+    try:
+        prepared = prepare(config)
+        run = Run.create("finetune", config.run_name(), to_dict(config),
+                         runs_dir=config.runs_dir, active=dist.is_main)
+        # Only rank 0 created the directory, so the others take its path for the Trainer.
+        run.dir = Path(broadcast_from_main(str(run.dir), dist))
+        with run:
+            return execute(config, prepared, run, dist, terminal=terminal)
+    finally:
+        shutdown_distributed()
 
 
 def resume_finetune(reference: str, *, runs_dir: Optional[str] = None,
@@ -95,10 +108,12 @@ def resume_finetune(reference: str, *, runs_dir: Optional[str] = None,
     """
     from rlo_core.config.schema import build_config, validate_options
     from rlo_core.errors import CheckpointError
+    from rlo_core.lm.distributed import start_distributed
     from rlo_core.runs import resolve_run
+    from rlo_core.train.distributed import shutdown_distributed
 
     run_dir = resolve_run(reference, Path(runs_dir) if runs_dir else None, command="finetune")
-    run = Run.open(run_dir)
+    run = Run.open(run_dir, active=False)
     if run.command != "finetune":
         raise ConfigError(f"{run_dir} is a '{run.command}' run, not a finetune run.")
     options = validate_options(FinetuneConfig, run.config, source=str(run_dir / "config.yaml"))
@@ -113,12 +128,18 @@ def resume_finetune(reference: str, *, runs_dir: Optional[str] = None,
         raise CheckpointError(f"{run_dir} has no Trainer checkpoint with finite weights "
                               "(checkpoints/checkpoint-N) to resume from; it stopped before the "
                               "first save. Start a new run.")
-    prepared = prepare(config)
-    run.truncate_metrics(int(checkpoint.name.split("-")[-1]))
-    run.config = to_dict(config)
-    run.write_config()
-    with run:
-        return execute(config, prepared, run, resume_from=checkpoint, terminal=terminal)
+    dist = start_distributed(config, resolve_device_and_precision(config)[0])
+    try:
+        prepared = prepare(config)
+        run.active = dist.is_main
+        run.truncate_metrics(int(checkpoint.name.split("-")[-1]))
+        run.config = to_dict(config)
+        if dist.is_main:
+            run.write_config()
+        with run:
+            return execute(config, prepared, run, dist, resume_from=checkpoint, terminal=terminal)
+    finally:
+        shutdown_distributed()
 
 
 def prepare(config: FinetuneConfig) -> Prepared:
@@ -151,7 +172,7 @@ def test_perplexity(model: Any, prepared: Prepared, config: FinetuneConfig,
                     autocast) -> tuple[Optional[Any], str]:
     """Fixed-window perplexity of the evaluation split, or None when it has under one window."""
     from rlo_core.errors import DataError
-    from rlo_core.lm.perplexity import fixed_window_perplexity
+    from rlo_core.lm.sharding import sharded_fixed_window_perplexity
     from rlo_core.lm.windows import evaluation_windows
 
     splits = prepared.splits
@@ -163,8 +184,8 @@ def test_perplexity(model: Any, prepared: Prepared, config: FinetuneConfig,
         log.warning("Skipping the fixed-window perplexity: %s", error)
         return None, protocol
     with autocast():
-        result = fixed_window_perplexity(model, windows,
-                                         batch_size=config.eval_batch_size or config.batch_size)
+        result = sharded_fixed_window_perplexity(
+            model, windows, batch_size=config.eval_batch_size or config.batch_size)
     return result, protocol
 
 
@@ -193,8 +214,12 @@ def last_evaluation(trainer: Any) -> Optional[dict[str, Any]]:
     return None
 
 
-def training_arguments(config: FinetuneConfig, run: Run, device: str, precision: str):
+def training_arguments(config: FinetuneConfig, run: Run, device: str, precision: str,
+                       dist: Optional[Any] = None):
     from transformers import TrainingArguments
+
+    from rlo_core.lm.distributed import distributed_arguments
+    from rlo_core.train.distributed import DistributedContext
 
     evaluate_by_steps = config.eval_steps is not None
     return TrainingArguments(
@@ -210,41 +235,46 @@ def training_arguments(config: FinetuneConfig, run: Run, device: str, precision:
         save_strategy="steps" if evaluate_by_steps else "epoch", save_steps=config.eval_steps,
         save_total_limit=2, seed=config.seed, data_seed=config.seed,
         bf16=precision == "bf16", fp16=precision == "fp16", use_cpu=device == "cpu",
-        report_to="none", disable_tqdm=True, dataloader_num_workers=0)
+        report_to="none", disable_tqdm=True, dataloader_num_workers=0,
+        **distributed_arguments(config, dist or DistributedContext()))
 
 
-def execute(config: FinetuneConfig, prepared: Prepared, run: Run, *,
+def execute(config: FinetuneConfig, prepared: Prepared, run: Run, dist: Any, *,
             resume_from: Optional[Path] = None, terminal: Optional[bool] = None) -> FinetuneResult:
     import torch
     from transformers import PrinterCallback, default_data_collator
 
     from rlo_core.lm.callbacks import ProgressCallback, RunMetricsCallback
     from rlo_core.lm.loss import build_criterion
-    from rlo_core.lm.models import save_causal_lm
+    from rlo_core.lm.distributed import save_trained_model
     from rlo_core.lm.trainer import RLOTrainer
+    from rlo_core.train.distributed import nproc_flag
 
     device, precision = prepared.device, prepared.precision
     model, tokenizer, splits = prepared.model, prepared.tokenizer, prepared.splits
     criterion = build_criterion(config.loss, k=config.k, m=config.m,
                                 focal_alpha=config.focal_alpha, focal_gamma=config.focal_gamma)
-    tokens_per_step = config.batch_size * config.grad_accum * config.block_size
+    tokens_per_step = config.batch_size * config.grad_accum * config.block_size * dist.world_size
     metrics_callback = RunMetricsCallback(run, tokens_per_step)
     progress = ProgressCallback(tokens_per_step, terminal=terminal)
     autocast = autocast_factory(device, precision)
     trainer = RLOTrainer(
-        model=model, args=training_arguments(config, run, device, precision),
+        model=model, args=training_arguments(config, run, device, precision, dist),
         data_collator=default_data_collator, train_dataset=prepared.train,
         eval_dataset=prepared.validation, processing_class=tokenizer,
-        callbacks=[metrics_callback, progress], criterion=criterion,
+        callbacks=[metrics_callback, progress] if dist.is_main else [], criterion=criterion,
         chunk_tokens=config.chunk_tokens, eval_autocast=autocast)
     trainer.remove_callback(PrinterCallback)
-    log.info("Training %s (%s, %s) with %s on %d blocks of %d tokens, %d tokens per step.",
-             config.model, device, precision, config.loss, len(prepared.train),
-             config.block_size, tokens_per_step)
+    log.info("Training %s (%s, %s%s) with %s on %d blocks of %d tokens, %d tokens per step.",
+             config.model, device, precision,
+             f", {dist.world_size} processes{' with FSDP' if config.fsdp else ''}"
+             if dist.enabled else "", config.loss, len(prepared.train), config.block_size,
+             tokens_per_step)
 
     if resume_from is None:
         initial = trainer.evaluate()
-        initial_test, protocol = test_perplexity(trainer.model, prepared, config, autocast)
+        initial_test, protocol = test_perplexity(trainer.evaluation_model(), prepared, config,
+                                                 autocast)
         log_test(run, 0, initial_test, protocol, splits)
         initial_val_ppl = initial["eval_ppl"]
         initial_test_ppl = initial_test.perplexity if initial_test is not None else None
@@ -261,8 +291,8 @@ def execute(config: FinetuneConfig, prepared: Prepared, run: Run, *,
     except NonFiniteLossError as error:
         progress.close()
         good = last_good_checkpoint(run.checkpoint_dir)
-        kept = (f" The last good checkpoint is {good}; resume from it with 'rlo finetune --resume "
-                f"{run.dir}'." if good else " No checkpoint had been saved yet.")
+        kept = (f" The last good checkpoint is {good}; resume from it with 'rlo finetune "
+                f"{nproc_flag(dist)}--resume {run.dir}'." if good else " No checkpoint had been saved yet.")
         raise NonFiniteLossError(f"{error}{kept}") from None
     except torch.cuda.OutOfMemoryError as error:
         progress.close()
@@ -276,10 +306,10 @@ def execute(config: FinetuneConfig, prepared: Prepared, run: Run, *,
     wall_time = time.monotonic() - start
 
     final = last_evaluation(trainer) or trainer.evaluate()
-    final_test, protocol = test_perplexity(trainer.model, prepared, config, autocast)
+    final_test, protocol = test_perplexity(trainer.evaluation_model(), prepared, config, autocast)
     log_test(run, trainer.state.global_step, final_test, protocol, splits)
     model_dir = Path(config.output) if config.output else run.dir / "model"
-    save_causal_lm(trainer.model, tokenizer, model_dir)
+    save_trained_model(trainer, tokenizer, model_dir, dist)
     log.info("Validation perplexity %.2f -> %.2f in %d steps (%.0f s of training). Model saved to %s.",
              initial_val_ppl, final["eval_ppl"], trainer.state.global_step, wall_time, model_dir)
     run.update(model_dir=str(model_dir))

@@ -232,11 +232,15 @@ def context_length(model: Any, tokenizer: Any = None) -> int:
                      "config (max_position_embeddings). Pass the sequence length explicitly.")
 
 
-def save_causal_lm(model: Any, tokenizer: Any, folder: Path) -> Path:
-    """Save model (safetensors) and tokenizer to `folder`, replacing it only once complete."""
+def save_causal_lm(model: Any, tokenizer: Any, folder: Path, *,
+                   state_dict: Optional[dict[str, Any]] = None) -> Path:
+    """Save model (safetensors) and tokenizer to `folder`, replacing it only once complete.
+
+    `state_dict` replaces the model's own weights (the gathered weights of a sharded model).
+    """
 
     def fill(staging: Path) -> None:
-        model.save_pretrained(staging, safe_serialization=True)
+        model.save_pretrained(staging, safe_serialization=True, state_dict=state_dict)
         tokenizer.save_pretrained(staging)
 
     return atomic.write_folder(Path(folder), fill)

@@ -103,23 +103,21 @@ def token_perplexity(model: Any, batches: Iterable[dict[str, Any]], *,
     return PerplexityResult(math.exp(mean), mean, count, "token")
 
 
-def fixed_window_perplexity(model: Any, windows, *, batch_size: int = 1,
-                            progress: Optional[Callable[[int], None]] = None) -> PerplexityResult:
-    """Perplexity under the fixed-window protocol for `windows` of shape [N, seqlen].
+def window_mean_nlls(model: Any, windows, *, batch_size: int = 1,
+                     progress: Optional[Callable[[int], None]] = None) -> list[float]:
+    """Mean next-token NLL of each window of `windows` ([N, seqlen]), in order.
 
-    Windows have equal length and no padding, so batching them gives the same result as
-    running each alone. `progress` is called with the number of windows done.
+    `progress` is called with the number of windows done.
     """
     import torch
 
-    count, seqlen = windows.shape
     device = model_device(model)
     was_training = model.training
     model.eval()
     window_means: list[float] = []
     try:
         with torch.no_grad():
-            for start in range(0, count, batch_size):
+            for start in range(0, windows.shape[0], batch_size):
                 batch = windows[start: start + batch_size].to(device)
                 logits = model(input_ids=batch).logits
                 for row in range(batch.shape[0]):
@@ -129,6 +127,20 @@ def fixed_window_perplexity(model: Any, windows, *, batch_size: int = 1,
                     progress(len(window_means))
     finally:
         model.train(was_training)
-    mean = sum(window_means) / len(window_means)
-    return PerplexityResult(math.exp(mean), mean, count * (seqlen - 1), "fixed-window",
-                            windows=count, seqlen=seqlen)
+    return window_means
+
+
+def fixed_window_result(mean_nll: float, windows: int, seqlen: int) -> PerplexityResult:
+    return PerplexityResult(math.exp(mean_nll), mean_nll, windows * (seqlen - 1), "fixed-window",
+                            windows=windows, seqlen=seqlen)
+
+
+def fixed_window_perplexity(model: Any, windows, *, batch_size: int = 1,
+                            progress: Optional[Callable[[int], None]] = None) -> PerplexityResult:
+    """Perplexity under the fixed-window protocol for `windows` of shape [N, seqlen].
+
+    Windows have equal length and no padding, so batching them gives the same result as
+    running each alone. `progress` is called with the number of windows done.
+    """
+    means = window_mean_nlls(model, windows, batch_size=batch_size, progress=progress)
+    return fixed_window_result(sum(means) / len(means), *windows.shape)

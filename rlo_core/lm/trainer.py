@@ -3,7 +3,8 @@
 Training goes through the Trainer's own loop with `compute_loss_func` set to `CausalLMLoss`
 (chunked, causal shift, -100 ignored). Evaluation is overridden so one forward pass yields
 both the training objective and plain cross-entropy: the logged perplexity is
-exp(CE per predicted token), never exp(objective).
+exp(CE per predicted token), never exp(objective). Under a distributed job each rank
+evaluates its share of the blocks and the sums are added over ranks.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from transformers import Trainer
 
 from rlo_core.lm.loss import DEFAULT_CHUNK_TOKENS, CausalLMLoss, objective_and_ce
 from rlo_core.lm.perplexity import causal_labels, model_device
+from rlo_core.lm.sharding import ShardedBlocks, all_reduce_sums, rank_and_world
 
 
 @dataclass
@@ -29,10 +31,10 @@ class EvalResult:
     tokens: int  # predicted tokens
 
 
-def evaluate_batches(model: nn.Module, batches, criterion: nn.Module, *,
-                     chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
-                     autocast: Callable[[], Any] = contextlib.nullcontext) -> EvalResult:
-    """Objective and cross-entropy per predicted token over batches, padding excluded."""
+def sum_batches(model: nn.Module, batches, criterion: nn.Module, *,
+                chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
+                autocast: Callable[[], Any] = contextlib.nullcontext) -> tuple[float, float, int]:
+    """Summed objective and cross-entropy over batches, and the count of predicted tokens."""
     device = model_device(model)
     was_training = model.training
     model.eval()
@@ -54,9 +56,21 @@ def evaluate_batches(model: nn.Module, batches, criterion: nn.Module, *,
                 count += batch_count
     finally:
         model.train(was_training)
+    return objective, ce, count
+
+
+def eval_result(objective: float, ce: float, count: int) -> EvalResult:
     if count == 0:
         raise ValueError("The evaluation data has no predicted tokens.")
-    return EvalResult(objective / count, ce / count, math.exp(ce / count), count)
+    return EvalResult(objective / count, ce / count, math.exp(ce / count), int(count))
+
+
+def evaluate_batches(model: nn.Module, batches, criterion: nn.Module, *,
+                     chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
+                     autocast: Callable[[], Any] = contextlib.nullcontext) -> EvalResult:
+    """Objective and cross-entropy per predicted token over batches, padding excluded."""
+    return eval_result(*sum_batches(model, batches, criterion, chunk_tokens=chunk_tokens,
+                                    autocast=autocast))
 
 
 class RLOTrainer(Trainer):
@@ -74,13 +88,27 @@ class RLOTrainer(Trainer):
         self.chunk_tokens = chunk_tokens
         self.eval_autocast = eval_autocast or contextlib.nullcontext
 
+    def evaluation_model(self) -> nn.Module:
+        """Return the model for evaluation forwards: the plain model, or under FSDP the sharded
+        one, because its forward gathers the weights. Before training starts, the sharded
+        model is prepared here, as the Trainer's own evaluation loop does."""
+        if not self.is_fsdp_enabled:
+            return self.model
+        # NOTE: the FSDP path has not run here (accelerate shards only across GPUs).
+        if self.model_wrapped is self.model and not self.accelerator._models:
+            self.model = self.model_wrapped = self.accelerator.prepare(self.model)
+        return self.model_wrapped
+
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval"):
         dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
-        loader = torch.utils.data.DataLoader(dataset, batch_size=self.args.per_device_eval_batch_size,
-                                             shuffle=False, collate_fn=self.data_collator)
-        # NOTE: single-process evaluation; under torchrun each rank would evaluate everything.
-        result = evaluate_batches(self.model, loader, self.criterion,
-                                  chunk_tokens=self.chunk_tokens, autocast=self.eval_autocast)
+        rank, world = rank_and_world()
+        loader = torch.utils.data.DataLoader(
+            ShardedBlocks(dataset, rank, world), batch_size=self.args.per_device_eval_batch_size,
+            shuffle=False, collate_fn=self.data_collator)
+        model = self.evaluation_model()
+        sums = sum_batches(model, loader, self.criterion, chunk_tokens=self.chunk_tokens,
+                           autocast=self.eval_autocast)
+        result = eval_result(*all_reduce_sums(sums, model_device(model)))
         metrics = {
             f"{metric_key_prefix}_objective": result.objective,
             f"{metric_key_prefix}_loss": result.objective,

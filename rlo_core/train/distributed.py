@@ -87,6 +87,13 @@ def init_distributed(device_type: str) -> DistributedContext:
     return DistributedContext(rank=rank, local_rank=local_rank, world_size=world_size)
 
 
+def nproc_flag(dist: DistributedContext) -> str:
+    """`--nproc N ` for resume hints of a distributed run (N processes per machine)."""
+    if not dist.enabled:
+        return ""
+    return f"--nproc {os.environ.get('LOCAL_WORLD_SIZE', dist.world_size)} "
+
+
 def broadcast_from_main(value: Any, dist: DistributedContext) -> Any:
     """Return rank 0's `value` on every rank (any picklable object)."""
     if not dist.enabled:

@@ -20,7 +20,7 @@ from rlo_core.runs import Run, resolve_run
 from rlo_core.train.callbacks import Callback, ProgressCallback, RunCallback
 from rlo_core.train.config import TrainConfig
 from rlo_core.train.distributed import (DistributedContext, broadcast_from_main,
-                                        init_distributed, main_process_first,
+                                        init_distributed, main_process_first, nproc_flag,
                                         shutdown_distributed, world_size_from_env)
 from rlo_core.train.sampling import ResumableSampler, SeededDataset
 from rlo_core.train.trainer import Trainer
@@ -98,13 +98,6 @@ def _loaders(dataset, config: TrainConfig, device: torch.device, dist: Distribut
     return train_loader, sampler, test_loader
 
 
-def _nproc_flag(dist: DistributedContext) -> str:
-    """`--nproc N ` for resume hints of a distributed run (N processes per machine)."""
-    if not dist.enabled:
-        return ""
-    return f"--nproc {os.environ.get('LOCAL_WORLD_SIZE', dist.world_size)} "
-
-
 def run_train(config: TrainConfig, *, callbacks: list[Callback] | None = None,
               resume_dir: Path | None = None) -> TrainResult:
     """Train `config.net` on `config.dataset` and return the final metrics."""
@@ -179,7 +172,7 @@ def run_train(config: TrainConfig, *, callbacks: list[Callback] | None = None,
         amp_dtype=amp_dtype_for(device, config.amp), max_steps=config.max_steps,
         seed=config.seed, log_every=config.log_every, checkpoint_dir=run.checkpoint_dir,
         callbacks=run_callbacks + list(callbacks or []),
-        resume_hint=f"Resume with: rlo train {_nproc_flag(dist)}--resume {run.dir}",
+        resume_hint=f"Resume with: rlo train {nproc_flag(dist)}--resume {run.dir}",
         rank=dist.rank, world_size=dist.world_size)
     if resume_dir is not None:
         trainer.load(run.checkpoint_dir / "last.pt")
