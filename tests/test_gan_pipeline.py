@@ -181,6 +181,21 @@ def test_feature_fid_uses_rotation_task_without_labels(tmp_path):
     assert info["task"] == "rotation"
 
 
+def test_fid_classifier_ignores_thread_count():
+    from rlo_core.gan.fid_classifier import train_feature_classifier
+
+    data = load_gan_data("digits", 8)
+    weights = []
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        model, _ = train_feature_classifier(data, steps=10, seed=0, device=torch.device("cpu"))
+        weights.append(torch.cat([p.flatten() for p in model.state_dict().values()
+                                  if p.is_floating_point()]))
+        assert torch.get_num_threads() == threads
+    torch.set_num_threads(1)
+    assert torch.equal(weights[0], weights[1])
+
+
 def test_inception_fid_from_local_weights_file(tmp_path, monkeypatch):
     from torchvision.models import inception_v3
 
