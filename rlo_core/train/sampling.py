@@ -24,6 +24,18 @@ def derive_seed(*parts: int) -> int:
     return value
 
 
+def seed_torch(seed: int, device: torch.device | None = None) -> None:
+    """Seed torch's CPU generator, and the current CUDA device's when `device` is CUDA.
+
+    Used per sample and per step in place of `torch.manual_seed`, which also queues a lazy
+    seeding of every CUDA device while CUDA is uninitialized and records a stack trace for
+    it each time: about 80 us per call with torch 2.14, 2.7 ms per step of 32 images.
+    """
+    torch.random.default_generator.manual_seed(seed)
+    if device is not None and device.type == "cuda":
+        torch.cuda.manual_seed(seed)
+
+
 class ResumableSampler(Sampler):
     """Shuffled (or sequential) indices per epoch, sharded over `world_size` ranks, starting at
     `start` samples into this rank's shard. Yields (index, sample_seed) pairs for
@@ -69,5 +81,5 @@ class SeededDataset(Dataset):
 
     def __getitem__(self, item: tuple[int, int]):
         index, sample_seed = item
-        torch.manual_seed(sample_seed)
+        seed_torch(sample_seed)
         return self.dataset[index]

@@ -21,7 +21,7 @@ from rlo_core.errors import CheckpointError, NonFiniteLossError, TrainingInterru
 from rlo_core.train import checkpoint as ckpt
 from rlo_core.train.callbacks import Callback
 from rlo_core.train.interrupt import GracefulInterrupt
-from rlo_core.train.sampling import ResumableSampler, derive_seed
+from rlo_core.train.sampling import ResumableSampler, derive_seed, seed_torch
 
 log = logging.getLogger(__name__)
 
@@ -155,8 +155,8 @@ class Trainer:
             images = images.to(self.device, non_blocking=True)
             labels = labels.to(self.device, non_blocking=True)
             # Dropout and other in-model randomness depend only on (seed, epoch, batch).
-            torch.manual_seed(derive_seed(self.seed, self.state.epoch,
-                                          self.state.batches_done + index, self.rank, 2))
+            seed_torch(derive_seed(self.seed, self.state.epoch, self.state.batches_done + index,
+                                   self.rank, 2), self.device)
             sync = contextlib.nullcontext()
             if self.world_size > 1 and index < len(batches) - 1:
                 sync = self.model.no_sync()
