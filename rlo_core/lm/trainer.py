@@ -73,6 +73,18 @@ def evaluate_batches(model: nn.Module, batches, criterion: nn.Module, *,
                                     autocast=autocast))
 
 
+def tied_parameter_names(model: nn.Module) -> set[str]:
+    """Return the names of parameters that share their tensor with an earlier parameter."""
+    first_name: dict[int, str] = {}
+    tied: set[str] = set()
+    for name, parameter in model.named_parameters(remove_duplicate=False):
+        if id(parameter) in first_name:
+            tied.add(name)
+        else:
+            first_name[id(parameter)] = name
+    return tied
+
+
 class RLOTrainer(Trainer):
     """Trainer with a causal-LM `criterion` and an evaluation that reports objective, CE and ppl.
 
@@ -87,6 +99,16 @@ class RLOTrainer(Trainer):
         self.criterion = criterion
         self.chunk_tokens = chunk_tokens
         self.eval_autocast = eval_autocast or contextlib.nullcontext
+
+    def _issue_warnings_after_load(self, load_result: Any) -> None:
+        """Drop tied parameters from the checkpoint's missing keys before the Trainer warns.
+
+        A tied `lm_head.weight` is not saved in the checkpoint, but it shares its tensor with
+        the input embedding, which is loaded, so the Trainer's warning about it is spurious.
+        """
+        tied = tied_parameter_names(self.model)
+        missing = [key for key in load_result.missing_keys if key not in tied]
+        super()._issue_warnings_after_load(load_result._replace(missing_keys=missing))
 
     def evaluation_model(self) -> nn.Module:
         """Return the model for evaluation forwards: the plain model, or under FSDP the sharded
