@@ -34,7 +34,7 @@ class EvalResult:
 def sum_batches(model: nn.Module, batches, criterion: nn.Module, *,
                 chunk_tokens: int = DEFAULT_CHUNK_TOKENS,
                 autocast: Callable[[], Any] = contextlib.nullcontext) -> tuple[float, float, int]:
-    """Summed objective and cross-entropy over batches, and the count of predicted tokens."""
+    """Sum the objective and cross-entropy over batches, and count the predicted tokens."""
     device = model_device(model)
     was_training = model.training
     model.eval()
