@@ -136,6 +136,21 @@ def test_nproc2_resumes_with_two_then_one(two_process_run):
     assert [r["step"] for r in records(run_dir, "train")] == [1, 2, 3, 4, 5, 6, 7]
 
 
+def test_single_process_checkpoint_resumes_with_two(tiny_opt, corpus, tmp_path):
+    runs_dir = tmp_path / "runs"
+    result = runner.invoke(app, finetune_args(tiny_opt, corpus, runs_dir, "--batch-size",
+                                              str(BATCH), "--max-steps", "2",
+                                              "--eval-steps", "2"))
+    assert result.exit_code == 0, result.output
+    (run_dir,) = runs_dir.iterdir()
+    result = run_rlo(["finetune", "--resume", str(run_dir), "--max-steps", "4", "--nproc", "2"],
+                     tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [r["step"] for r in records(run_dir, "train")] == [1, 2, 3, 4]
+    # Two steps of one process, then two of two processes.
+    assert records(run_dir, "train")[-1]["tokens"] == (2 + 2 * 2) * BATCH * BLOCK
+
+
 def test_killed_rank_ends_finetune_with_error(tiny_opt, corpus, tmp_path):
     runs_dir = tmp_path / "runs"
     args = finetune_args(tiny_opt, corpus, runs_dir, "--batch-size", str(BATCH),

@@ -27,11 +27,15 @@ def format_duration(seconds: float) -> str:
 
 
 class RunMetricsCallback(TrainerCallback):
-    """Write train and validation metrics to metrics.jsonl and progress to status.json."""
+    """Write train and validation metrics to metrics.jsonl and progress to status.json.
 
-    def __init__(self, run: Any, tokens_per_step: int):
+    `tokens` is the Trainer's count of input tokens over all processes
+    (`include_num_input_tokens_seen`), which checkpoints store, so it stays right when a run
+    resumes with another process count or batch size.
+    """
+
+    def __init__(self, run: Any):
         self.run = run
-        self.tokens_per_step = tokens_per_step
         self.last_train_loss: Optional[float] = None
 
     def on_train_begin(self, args, state, control, **kwargs):
@@ -46,7 +50,7 @@ class RunMetricsCallback(TrainerCallback):
             return
         self.last_train_loss = float(logs["loss"])
         values = {"loss": self.last_train_loss, "lr": logs.get("learning_rate"),
-                  "tokens": state.global_step * self.tokens_per_step}
+                  "tokens": state.num_input_tokens_seen}
         if logs.get("grad_norm") is not None:
             values["grad_norm"] = float(logs["grad_norm"])
         self.run.log_metrics(step=state.global_step, split="train", epoch=state.epoch, **values)

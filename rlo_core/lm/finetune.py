@@ -236,6 +236,7 @@ def training_arguments(config: FinetuneConfig, run: Run, device: str, precision:
         save_total_limit=2, seed=config.seed, data_seed=config.seed,
         bf16=precision == "bf16", fp16=precision == "fp16", use_cpu=device == "cpu",
         report_to="none", disable_tqdm=True, dataloader_num_workers=0,
+        include_num_input_tokens_seen="non_padding",
         **distributed_arguments(config, dist or DistributedContext()))
 
 
@@ -255,7 +256,7 @@ def execute(config: FinetuneConfig, prepared: Prepared, run: Run, dist: Any, *,
     criterion = build_criterion(config.loss, k=config.k, m=config.m,
                                 focal_alpha=config.focal_alpha, focal_gamma=config.focal_gamma)
     tokens_per_step = config.batch_size * config.grad_accum * config.block_size * dist.world_size
-    metrics_callback = RunMetricsCallback(run, tokens_per_step)
+    metrics_callback = RunMetricsCallback(run)
     progress = ProgressCallback(tokens_per_step, terminal=terminal)
     autocast = autocast_factory(device, precision)
     trainer = RLOTrainer(
@@ -315,7 +316,7 @@ def execute(config: FinetuneConfig, prepared: Prepared, run: Run, dist: Any, *,
     run.update(model_dir=str(model_dir))
     return FinetuneResult(
         run_dir=run.dir, model_dir=model_dir, steps=trainer.state.global_step,
-        train_tokens=trainer.state.global_step * tokens_per_step, wall_time_s=wall_time,
+        train_tokens=trainer.state.num_input_tokens_seen, wall_time_s=wall_time,
         initial_val_ppl=initial_val_ppl, final_val_ppl=final["eval_ppl"],
         initial_test_ppl=initial_test_ppl,
         final_test_ppl=final_test.perplexity if final_test is not None else None,

@@ -30,7 +30,7 @@ def train_adapters(config: Any, prepared: Any, run: Any, peft_model: Any, criter
     from rlo_core.lm.trainer import RLOTrainer
 
     tokens_per_step = config.batch_size * config.grad_accum * config.block_size
-    metrics_callback = RunMetricsCallback(run, tokens_per_step)
+    metrics_callback = RunMetricsCallback(run)
     progress = ProgressCallback(tokens_per_step, terminal=terminal)
     arguments = training_arguments(config, run, prepared.device, prepared.precision)
     arguments.save_strategy = SaveStrategy.NO
