@@ -36,8 +36,17 @@ def setup_logging(verbose: bool = False) -> None:
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    """Print a one-paragraph error and return the Exit to raise."""
-    err_console.print(f"[bold red]Error:[/] {message}", highlight=False, soft_wrap=True)
+    """Print a one-paragraph error and return the Exit to raise.
+
+    In a worker of a distributed job the error names the rank, because every rank that hits
+    the same bad input prints it.
+    """
+    import os
+
+    label = "Error:"
+    if os.environ.get("WORLD_SIZE", "1") not in ("", "1") and "RANK" in os.environ:
+        label = f"Error (rank {os.environ['RANK']}):"
+    err_console.print(f"[bold red]{label}[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 

@@ -21,11 +21,15 @@ import sys
 import threading
 import uuid
 from dataclasses import dataclass
-from typing import Any, Optional
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
 from rlo_core.errors import ConfigError, RloError
+
+if TYPE_CHECKING:
+    from rlo_cli.launch_report import JobRuns
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +93,8 @@ class DistributedJobError(RloError):
 
 
 class RankStopped(RloError):
-    """This rank received SIGTERM, which torchrun sends when another rank failed."""
+    """This rank received SIGTERM, which torchrun sends when another rank failed or the
+    launcher was stopped."""
 
     exit_code = 128 + signal.SIGTERM
 
@@ -113,6 +118,20 @@ class LaunchOptions:
         return self.nnodes != "1" or bool(self.master_addr or self.rdzv_endpoint)
 
     @property
+    def max_processes(self) -> int:
+        """Processes in the whole job when every allowed machine joins."""
+        return self.nproc * int(self.nnodes.split(":")[-1])
+
+    def job_runs(self, command: str, runs_dir: Optional[str],
+                 resume_dir: Optional[Path] = None) -> "JobRuns":
+        """Describe where the job's run directory is, for the launcher's report."""
+        from rlo_cli.launch_report import JobRuns
+        from rlo_core.runs import default_runs_dir
+
+        return JobRuns(command, self.nproc, Path(runs_dir) if runs_dir else default_runs_dir(),
+                       resume_dir=resume_dir, multi_node=self.multi_node)
+
+    @property
     def requested(self) -> bool:
         """True when the options ask for more than one process in the whole job."""
         return self.nproc > 1 or self.multi_node
@@ -134,6 +153,9 @@ class LaunchOptions:
                               "--rdzv-endpoint (c10d rendezvous), not both.")
         if self.node_rank < 0:
             raise ConfigError(f"--node-rank must be >= 0, got {self.node_rank}.")
+        if self.master_addr and len(parts) == 1 and self.node_rank >= int(parts[0]):
+            raise ConfigError(f"--node-rank {self.node_rank} is out of range for --nnodes "
+                              f"{self.nnodes}: number the machines 0 to {int(parts[0]) - 1}.")
 
 
 def inside_torchrun() -> bool:
@@ -193,40 +215,64 @@ def _set_worker_environment(options: LaunchOptions) -> None:
             os.environ["GLOO_SOCKET_IFNAME"] = loopback.pop()
 
 
-def launch(options: LaunchOptions, argv: list[str], command: str, *, resume_hint: str = "",
+def parse_torchrun_arguments(options: LaunchOptions, worker_args: list[str]):
+    """Return torchrun's parsed arguments for `python -m rlo_cli <worker_args>`.
+
+    The worker arguments are set after parsing. argparse (Python 3.11) matches every token
+    that starts with '--' against its options by prefix, even after the module name. '--m 4'
+    (the loss's m) would then fail as an ambiguous abbreviation of '--master-port'.
+    """
+    from torch.distributed.run import parse_args
+
+    parsed = parse_args(torchrun_arguments(options, []))
+    parsed.training_script_args = list(worker_args)
+    return parsed
+
+
+def launch(options: LaunchOptions, argv: list[str], command: str, *, runs: "JobRuns",
            interrupt_note: str = "torchrun passed the interrupt on to every process.") -> None:
     """Run `rlo <argv>` under torchrun and return when every local worker succeeded.
 
-    Raises DistributedJobError naming the failed ranks when a worker fails or is killed.
-    When the launcher itself receives SIGINT it raises TrainingInterrupted, and for SIGTERM,
-    SIGHUP or SIGQUIT a DistributedJobError, after torchrun passed the signal on.
+    Raises DistributedJobError naming the failed ranks when a worker fails or is killed, and
+    marks the job's run directory failed if no rank could. When the launcher itself receives
+    SIGINT it raises TrainingInterrupted, and for SIGTERM, SIGHUP or SIGQUIT a
+    DistributedJobError, after torchrun passed the signal on.
     """
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
-    from torch.distributed.run import parse_args, run
+    from torch.distributed.run import run
 
+    from rlo_cli.launch_report import mark_failed
     from rlo_core.errors import TrainingInterrupted
 
     options.validate()
     worker_args = worker_arguments(argv, command)
-    arguments = torchrun_arguments(options, worker_args)
+    parsed = parse_torchrun_arguments(options, worker_args)
     _set_worker_environment(options)
     if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
-        logging.getLogger("torch.distributed.elastic").setLevel(logging.WARNING)
+        # On one machine the error below describes every failure that torchrun would log.
+        # Across machines its warnings tell how the rendezvous is going.
+        level = logging.WARNING if options.multi_node else logging.CRITICAL
+        logging.getLogger("torch.distributed.elastic").setLevel(level)
     log.info("Starting %d process(es) on this machine: torchrun %s", options.nproc,
-             " ".join(arguments))
+             " ".join(torchrun_arguments(options, worker_args)))
     try:
-        run(parse_args(arguments))
+        run(parsed)
     except ChildFailedError as error:
-        raise DistributedJobError(describe_failures(error, resume_hint),
+        pids = [failure.pid for failure in error.failures.values()]
+        run_dir = runs.run_dir(pids)
+        message = describe_failures(error)
+        if run_dir is not None:
+            mark_failed(run_dir, pids, message)
+        raise DistributedJobError(f"{message} {runs.resume_hint(run_dir)}",
                                   exit_code=failure_exit_code(error)) from None
     except SignalException as error:
+        hint = runs.resume_hint(runs.run_dir())
         if error.sigval == signal.SIGINT:
-            raise TrainingInterrupted(
-                f"Interrupted: {interrupt_note} {resume_hint}".strip()) from None
+            raise TrainingInterrupted(f"Interrupted: {interrupt_note} {hint}") from None
         raise DistributedJobError(
-            f"The launcher received {error.sigval.name} and stopped every process. "
-            f"{resume_hint}".strip(), exit_code=128 + int(error.sigval)) from None
+            f"The launcher received {error.sigval.name} and stopped every process. {hint}",
+            exit_code=128 + int(error.sigval)) from None
 
 
 def _describe_failure(rank: int, failure) -> str:
@@ -246,7 +292,7 @@ def _root_causes(error) -> tuple[list[int], list[int]]:
     return (causes, stopped) if causes else (stopped, [])
 
 
-def describe_failures(error, resume_hint: str = "") -> str:
+def describe_failures(error) -> str:
     """Describe the failed ranks of a torchrun ChildFailedError in one paragraph."""
     causes, stopped = _root_causes(error)
     message = "The distributed job failed: " + "; ".join(
@@ -255,7 +301,7 @@ def describe_failures(error, resume_hint: str = "") -> str:
         message += " torchrun then stopped " + "; ".join(
             f"rank {rank} (pid {error.failures[rank].pid})" for rank in stopped) + "."
     message += " Each rank's own error message, if it printed one, is above."
-    return f"{message} {resume_hint}".strip()
+    return message
 
 
 def failure_exit_code(error) -> int:
@@ -272,8 +318,8 @@ def failure_exit_code(error) -> int:
 
 def _raise_rank_stopped(signum, frame) -> None:
     raise RankStopped("This process received SIGTERM and stopped. torchrun sends SIGTERM to "
-                      "every rank when another rank fails or is killed, and its error output "
-                      "names that rank.")
+                      "every rank when another rank fails or is killed, or when the launcher "
+                      "itself is stopped. The launcher's error message names the cause.")
 
 
 def prepare_worker(nproc: int = 1) -> None:

@@ -180,6 +180,7 @@ def test_killed_rank_ends_job_with_error(tmp_path):
     assert "rank 1 (local rank 1" in output, output
     assert "killed by signal SIGKILL" in output, output
     status = json.loads((metrics.parent / "status.json").read_text())
-    # Rank 0 marks the run failed when torchrun's SIGTERM reaches it in time. If torchrun
-    # had to kill it outright, readers find the dead pid and report the run as stale.
-    assert effective_state(status) in ("failed", "stale")
+    # Rank 0 marks the run failed when torchrun's SIGTERM reaches it in time, and the
+    # launcher marks it failed otherwise, with its own description of the cause.
+    assert effective_state(status) == "failed"
+    assert "rank 1 (local rank 1" in status["error"]

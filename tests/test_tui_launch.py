@@ -29,6 +29,27 @@ def test_find_child_run_resumed_directory(tmp_path):
     assert find_child_run(SimpleNamespace(pid=4242), tmp_path, {run}) == run
 
 
+def test_find_child_run_resumed_by_worker(tmp_path):
+    # Under --nproc the run's status names rank 0, a grandchild of the launched command.
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import subprocess, sys, time; worker = subprocess.Popen("
+         "[sys.executable, '-c', 'import time; time.sleep(60)']); print(worker.pid, flush=True);"
+         " time.sleep(60)"], stdout=subprocess.PIPE, text=True)
+    try:
+        worker_pid = int(child.stdout.readline())
+        run = make_train_run(tmp_path, name="resumed")
+        status = json.loads((run / "status.json").read_text())
+        (run / "status.json").write_text(json.dumps({**status, "pid": worker_pid}))
+        assert find_child_run(child, tmp_path, {run}) == run
+    finally:
+        import psutil
+
+        for process in psutil.Process(child.pid).children(recursive=True):
+            process.kill()
+        child.kill()
+        child.wait()
+
+
 def test_find_child_run_nothing_yet(tmp_path):
     before = {make_train_run(tmp_path)}
     assert find_child_run(SimpleNamespace(pid=999_999), tmp_path, before) is None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
@@ -16,6 +16,9 @@ from rlo_cli.common import (
     tui_option,
 )
 from rlo_core.lm.config import FinetuneConfig
+
+if TYPE_CHECKING:
+    from rlo_cli.launch_report import JobRuns
 
 D = FinetuneConfig()
 
@@ -38,7 +41,7 @@ def register(app: typer.Typer) -> None:
         lr: float = typer.Option(D.lr, "--lr", help="Peak AdamW learning rate, decayed linearly to 0."),
         warmup_steps: int = typer.Option(D.warmup_steps, "--warmup-steps", help="Linear warmup, in optimizer steps."),
         weight_decay: float = typer.Option(D.weight_decay, "--weight-decay", help="AdamW weight decay."),
-        batch_size: int = typer.Option(D.batch_size, "--batch-size", help="Blocks per micro-batch."),
+        batch_size: int = typer.Option(D.batch_size, "--batch-size", help="Blocks per micro-batch on each process (with --nproc N, a step trains N x batch-size x grad-accum blocks)."),
         grad_accum: int = typer.Option(D.grad_accum, "--grad-accum", help="Micro-batches per optimizer step."),
         precision: str = typer.Option(D.precision, "--precision", help="auto (bf16 or fp16 on CUDA, fp32 on CPU), fp32, fp16 or bf16 mixed precision."),
         seed: int = typer.Option(D.seed, "--seed", help="Random seed."),
@@ -79,15 +82,16 @@ def register(app: typer.Typer) -> None:
 
             raise typer.Exit(dashboard_for_command(runs_dir))
         values, distributed, start_distributed = launch.split_launch_options(dict(locals()))
-        if start_distributed and resume is not None:
-            start_workers(distributed)
-            return
         if resume is not None:
             from rlo_cli.common import explicit_options
-            from rlo_core.lm.finetune import resume_finetune
+            from rlo_core.lm.finetune import check_resume, resume_finetune
 
             overrides = explicit_options(ctx, values)
             overrides.pop("runs_dir", None)
+            if start_distributed:
+                run_dir = check_resume(resume, runs_dir, overrides, distributed.max_processes)
+                start_workers(distributed, distributed.job_runs("finetune", runs_dir, run_dir))
+                return
             hide_transformers_progress_bars()
             print_summary(resume_finetune(resume, runs_dir=runs_dir, overrides=overrides))
             return
@@ -97,7 +101,7 @@ def register(app: typer.Typer) -> None:
             return
         if start_distributed:
             check_before_launch(config, distributed)
-            start_workers(distributed)
+            start_workers(distributed, distributed.job_runs("finetune", config.runs_dir))
             return
         from rlo_core.lm.finetune import run_finetune
 
@@ -111,18 +115,15 @@ def check_before_launch(config: FinetuneConfig, options: "launch.LaunchOptions")
     from rlo_core.lm.finetune import resolve_device_and_precision
 
     config.validate()
-    machines = int(options.nnodes.split(":")[-1])
     check_distributed_options(config, resolve_device_and_precision(config)[0],
-                              options.nproc * machines)
+                              options.max_processes)
 
 
-def start_workers(options: "launch.LaunchOptions") -> None:
+def start_workers(options: "launch.LaunchOptions", runs: "JobRuns") -> None:
     """Run this same command line on `options.nproc` processes through torchrun."""
-    launch.launch(options, launch.current_argv(), "finetune", interrupt_note=(
+    launch.launch(options, launch.current_argv(), "finetune", runs=runs, interrupt_note=(
         "every process stopped at once, and steps after the last Trainer checkpoint (saved "
-        "every --eval-steps, or every epoch) are lost."), resume_hint=(
-        f"Continue from that checkpoint with 'rlo finetune --nproc {options.nproc} --resume "
-        "last' or with the run directory printed above."))
+        "every --eval-steps, or every epoch) are lost."))
 
 
 def hide_transformers_progress_bars() -> None:

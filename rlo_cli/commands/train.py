@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from pathlib import Path
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
@@ -16,6 +17,9 @@ from rlo_cli.common import (
     tui_option,
 )
 from rlo_core.train.config import TrainConfig
+
+if TYPE_CHECKING:
+    from rlo_cli.launch_report import JobRuns
 
 D = TrainConfig()
 
@@ -82,7 +86,10 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(dashboard_for_command(runs_dir))
         values, distributed, start_distributed = launch.split_launch_options(dict(locals()))
         if start_distributed and resume is not None:
-            start_workers(distributed)
+            from rlo_core.runs import resolve_run
+
+            run_dir = resolve_run(resume, Path(runs_dir) if runs_dir else None, command="train")
+            start_workers(distributed, distributed.job_runs("train", runs_dir, run_dir))
             return
         if resume is not None:
             from rlo_cli.common import explicit_options
@@ -98,20 +105,18 @@ def register(app: typer.Typer) -> None:
             return
         if start_distributed:
             config.validate()  # one clear error here instead of one per process
-            start_workers(distributed)
+            start_workers(distributed, distributed.job_runs("train", config.runs_dir))
             return
         from rlo_core.train.pipeline import run_train
 
         print_summary(run_train(config))
 
 
-def start_workers(options: "launch.LaunchOptions") -> None:
+def start_workers(options: "launch.LaunchOptions", runs: "JobRuns") -> None:
     """Run this same command line on `options.nproc` processes through torchrun."""
-    launch.launch(options, launch.current_argv(), "train", interrupt_note=(
+    launch.launch(options, launch.current_argv(), "train", runs=runs, interrupt_note=(
         "every process was asked to stop after its current step, and rank 0 saves a checkpoint "
-        "first."), resume_hint=(
-        f"Continue from the last checkpoint with 'rlo train --nproc {options.nproc} --resume "
-        "last' or with the run directory printed above."))
+        "first."))
 
 
 def print_summary(result) -> None:

@@ -37,13 +37,26 @@ def start_child(command: list[str], runs_dir: Path, log_path: Path) -> subproces
                                 stderr=subprocess.STDOUT, env=env, start_new_session=True)
 
 
+def child_pids(child: subprocess.Popen) -> set[int]:
+    """Return the pids of `child` and its descendants (the workers of a `--nproc` job)."""
+    import psutil
+
+    try:
+        return {child.pid} | {p.pid for p in psutil.Process(child.pid).children(recursive=True)}
+    except psutil.Error:  # the child has exited
+        return {child.pid}
+
+
 def find_child_run(child: subprocess.Popen, runs_dir: Path, before: set[Path]) -> Path | None:
     """Return the run directory of `child`: a new one, or an existing one whose status records
-    the child's pid (a resumed run)."""
+    the pid of the child or of one of its descendants (a resumed run)."""
+    pids: set[int] | None = None
     for path in reversed(find_runs(runs_dir)):
         if path not in before:
             return path
-        if read_status(path).get("pid") == child.pid:
+        if pids is None:
+            pids = child_pids(child)
+        if read_status(path).get("pid") in pids:
             return path
     return None
 

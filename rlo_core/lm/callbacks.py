@@ -10,6 +10,7 @@ import logging
 import math
 import sys
 import time
+from pathlib import Path
 from typing import Any, Optional
 
 from transformers import TrainerCallback
@@ -65,6 +66,23 @@ class RunMetricsCallback(TrainerCallback):
         best = self.run.status.get("best_metric")
         if best is None or metrics["eval_ppl"] < best:
             self.run.update(best_metric=metrics["eval_ppl"], best_metric_name="val_ppl")
+
+
+class GlobalBatchCallback(TrainerCallback):
+    """Record the global batch in every checkpoint, so that a resume can check it
+    (`rlo_core.lm.checkpoints.check_global_batch`)."""
+
+    def __init__(self, batch: Any):
+        self.batch = batch
+
+    def on_save(self, args, state, control, **kwargs):
+        from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+        from rlo_core.lm.checkpoints import write_global_batch
+
+        folder = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
+        if state.is_world_process_zero and folder.is_dir():
+            write_global_batch(folder, self.batch)
 
 
 class ProgressCallback(TrainerCallback):

@@ -106,11 +106,39 @@ def resume_finetune(reference: str, *, runs_dir: Optional[str] = None,
 
     `overrides` (for example a larger max_steps) replace options of the saved config.yaml.
     """
-    from rlo_core.config.schema import build_config, validate_options
     from rlo_core.errors import CheckpointError
+    from rlo_core.lm.checkpoints import GlobalBatch, check_global_batch
     from rlo_core.lm.distributed import start_distributed
+    from rlo_core.train.distributed import shutdown_distributed, world_size_from_env
+
+    run, config = open_resumed_run(reference, runs_dir, overrides)
+    checkpoint = last_good_checkpoint(run.checkpoint_dir)
+    if checkpoint is None:
+        raise CheckpointError(f"{run.dir} has no Trainer checkpoint with finite weights "
+                              "(checkpoints/checkpoint-N) to resume from; it stopped before the "
+                              "first save. Start a new run.")
+    check_global_batch(checkpoint, GlobalBatch(world_size_from_env(), config.batch_size,
+                                               config.grad_accum))
+    dist = start_distributed(config, resolve_device_and_precision(config)[0])
+    try:
+        prepared = prepare(config)
+        run.active = dist.is_main
+        run.truncate_metrics(int(checkpoint.name.split("-")[-1]))
+        run.config = to_dict(config)
+        if dist.is_main:
+            run.write_config()
+        log.info("Resuming %s from %s.", run.dir, checkpoint.name)
+        with run:
+            return execute(config, prepared, run, dist, resume_from=checkpoint, terminal=terminal)
+    finally:
+        shutdown_distributed()
+
+
+def open_resumed_run(reference: str, runs_dir: Optional[str],
+                     overrides: Optional[dict[str, Any]]) -> tuple[Run, FinetuneConfig]:
+    """Open a finetune run to resume (writing nothing) and build its config with `overrides`."""
+    from rlo_core.config.schema import build_config, validate_options
     from rlo_core.runs import resolve_run
-    from rlo_core.train.distributed import shutdown_distributed
 
     run_dir = resolve_run(reference, Path(runs_dir) if runs_dir else None, command="finetune")
     run = Run.open(run_dir, active=False)
@@ -123,23 +151,23 @@ def resume_finetune(reference: str, *, runs_dir: Optional[str] = None,
         from rlo_core.lm.quantized import reject_quantized_resume
 
         reject_quantized_resume(config)
-    checkpoint = last_good_checkpoint(run.checkpoint_dir)
-    if checkpoint is None:
-        raise CheckpointError(f"{run_dir} has no Trainer checkpoint with finite weights "
-                              "(checkpoints/checkpoint-N) to resume from; it stopped before the "
-                              "first save. Start a new run.")
-    dist = start_distributed(config, resolve_device_and_precision(config)[0])
-    try:
-        prepared = prepare(config)
-        run.active = dist.is_main
-        run.truncate_metrics(int(checkpoint.name.split("-")[-1]))
-        run.config = to_dict(config)
-        if dist.is_main:
-            run.write_config()
-        with run:
-            return execute(config, prepared, run, dist, resume_from=checkpoint, terminal=terminal)
-    finally:
-        shutdown_distributed()
+    return run, config
+
+
+def check_resume(reference: str, runs_dir: Optional[str], overrides: Optional[dict[str, Any]],
+                 processes: int) -> Path:
+    """Run the checks of a resume with `processes` processes without loading anything large,
+    and return the run directory. The launcher calls it once before starting workers."""
+    from rlo_core.lm.checkpoints import GlobalBatch, check_global_batch, latest_checkpoints
+    from rlo_core.lm.distributed import check_distributed_options
+
+    run, config = open_resumed_run(reference, runs_dir, overrides)
+    check_distributed_options(config, resolve_device_and_precision(config)[0], processes)
+    checkpoints = latest_checkpoints(run.checkpoint_dir)
+    if checkpoints:
+        check_global_batch(checkpoints[0], GlobalBatch(processes, config.batch_size,
+                                                       config.grad_accum))
+    return run.dir
 
 
 def prepare(config: FinetuneConfig) -> Prepared:
@@ -245,7 +273,8 @@ def execute(config: FinetuneConfig, prepared: Prepared, run: Run, dist: Any, *,
     import torch
     from transformers import PrinterCallback, default_data_collator
 
-    from rlo_core.lm.callbacks import ProgressCallback, RunMetricsCallback
+    from rlo_core.lm.callbacks import GlobalBatchCallback, ProgressCallback, RunMetricsCallback
+    from rlo_core.lm.checkpoints import GlobalBatch
     from rlo_core.lm.loss import build_criterion
     from rlo_core.lm.distributed import save_trained_model
     from rlo_core.lm.trainer import RLOTrainer
@@ -257,13 +286,16 @@ def execute(config: FinetuneConfig, prepared: Prepared, run: Run, dist: Any, *,
                                 focal_alpha=config.focal_alpha, focal_gamma=config.focal_gamma)
     tokens_per_step = config.batch_size * config.grad_accum * config.block_size * dist.world_size
     metrics_callback = RunMetricsCallback(run)
+    batch_callback = GlobalBatchCallback(
+        GlobalBatch(dist.world_size, config.batch_size, config.grad_accum))
     progress = ProgressCallback(tokens_per_step, terminal=terminal)
     autocast = autocast_factory(device, precision)
     trainer = RLOTrainer(
         model=model, args=training_arguments(config, run, device, precision, dist),
         data_collator=default_data_collator, train_dataset=prepared.train,
         eval_dataset=prepared.validation, processing_class=tokenizer,
-        callbacks=[metrics_callback, progress] if dist.is_main else [], criterion=criterion,
+        callbacks=[metrics_callback, progress, batch_callback] if dist.is_main else [],
+        criterion=criterion,
         chunk_tokens=config.chunk_tokens, eval_autocast=autocast)
     trainer.remove_callback(PrinterCallback)
     log.info("Training %s (%s, %s%s) with %s on %d blocks of %d tokens, %d tokens per step.",
