@@ -153,6 +153,11 @@ class LaunchOptions:
                               "--rdzv-endpoint (c10d rendezvous), not both.")
         if self.node_rank < 0:
             raise ConfigError(f"--node-rank must be >= 0, got {self.node_rank}.")
+        if not self.master_addr and (self.master_port is not None or self.node_rank != 0):
+            raise ConfigError(
+                "--master-port and --node-rank describe a multi-machine job and need "
+                "--master-addr HOST. On one machine leave them out: the processes meet on a "
+                "free port that the operating system picks.")
         if self.master_addr and len(parts) == 1 and self.node_rank >= int(parts[0]):
             raise ConfigError(f"--node-rank {self.node_rank} is out of range for --nnodes "
                               f"{self.nnodes}: number the machines 0 to {int(parts[0]) - 1}.")

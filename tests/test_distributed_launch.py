@@ -66,6 +66,8 @@ def test_c10d_rendezvous_arguments():
     (LaunchOptions(nproc=2, nnodes="2", master_addr="a", rdzv_endpoint="b:1"), "not both"),
     (LaunchOptions(nproc=2, nnodes="2", master_addr="a", node_rank=2),
      "--node-rank 2 is out of range for --nnodes 2"),
+    (LaunchOptions(nproc=2, master_port=29999), "need --master-addr HOST"),
+    (LaunchOptions(nproc=2, node_rank=1), "need --master-addr HOST"),
 ])
 def test_invalid_launch_options(options, message):
     with pytest.raises(ConfigError, match=message):
