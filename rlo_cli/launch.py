@@ -140,9 +140,10 @@ class LaunchOptions:
         if self.nproc < 1:
             raise ConfigError(f"--nproc must be a positive integer, got {self.nproc}.")
         parts = self.nnodes.split(":")
-        if len(parts) > 2 or not all(part.isdigit() and int(part) > 0 for part in parts):
-            raise ConfigError(f"--nnodes must be a positive integer or MIN:MAX, got "
-                              f"'{self.nnodes}'.")
+        if (len(parts) > 2 or not all(part.isdigit() and int(part) > 0 for part in parts)
+                or int(parts[0]) > int(parts[-1])):
+            raise ConfigError(f"--nnodes must be a positive integer or MIN:MAX with MIN <= MAX, "
+                              f"got '{self.nnodes}'.")
         if self.multi_node and not (self.master_addr or self.rdzv_endpoint):
             raise ConfigError(
                 f"--nnodes {self.nnodes} needs a meeting point for the machines: pass "

@@ -49,6 +49,9 @@ class JobRuns:
         return None
 
     def resume_hint(self, run_dir: Optional[Path]) -> str:
+        if run_dir is not None and not has_checkpoint(run_dir):
+            return (f"Rank 0 created {run_dir} but saved no checkpoint before the failure, so "
+                    "there is nothing to resume: start a new run.")
         if run_dir is not None:
             return (f"Continue from its last checkpoint with 'rlo {self.command} --nproc "
                     f"{self.nproc} --resume {run_dir}'.")
@@ -57,6 +60,13 @@ class JobRuns:
                     f"{self.command} --resume RUN_DIR' and the same launch options.")
         return ("No run directory was created, so there is nothing to resume: fix the error "
                 "above and run the command again.")
+
+
+def has_checkpoint(run_dir: Path) -> bool:
+    """Return True when the run's checkpoints folder has any entry (rlo train's last.pt or a
+    Trainer's checkpoint-N)."""
+    folder = run_dir / "checkpoints"
+    return folder.is_dir() and any(folder.iterdir())
 
 
 def mark_failed(run_dir: Path, pids: Iterable[int], message: str) -> None:

@@ -66,6 +66,7 @@ def test_c10d_rendezvous_arguments():
     (LaunchOptions(nproc=2, nnodes="2", master_addr="a", rdzv_endpoint="b:1"), "not both"),
     (LaunchOptions(nproc=2, nnodes="2", master_addr="a", node_rank=2),
      "--node-rank 2 is out of range for --nnodes 2"),
+    (LaunchOptions(nproc=2, nnodes="3:2", rdzv_endpoint="h:1"), "MIN <= MAX"),
     (LaunchOptions(nproc=2, master_port=29999), "need --master-addr HOST"),
     (LaunchOptions(nproc=2, node_rank=1), "need --master-addr HOST"),
 ])
@@ -77,6 +78,7 @@ def test_invalid_launch_options(options, message):
 @pytest.mark.parametrize("flags, message", [
     (["--nproc", "0"], "--nproc must be a positive integer"),
     (["--nproc", "2", "--nnodes", "2"], "needs a meeting point"),
+    (["--nproc", "3", "--batch-size", "64"], "does not split evenly into --grad-accum 1 x 3"),
 ])
 def test_cli_rejects_bad_launch_flags(flags, message, tmp_path):
     result = runner.invoke(app, ["train", "--dataset", "digits", "--device", "cpu",

@@ -40,8 +40,18 @@ def test_job_runs_without_new_run(tmp_path):
 
 def test_resume_hint_names_run_and_process_count(tmp_path):
     run_dir = make_run(tmp_path, "20260101-000000-train-a", pid=1)
+    (run_dir / "checkpoints").mkdir()
+    (run_dir / "checkpoints" / "last.pt").write_bytes(b"")
     hint = JobRuns("train", 4, tmp_path, resume_dir=run_dir).resume_hint(run_dir)
     assert f"'rlo train --nproc 4 --resume {run_dir}'" in hint
+
+
+def test_resume_hint_without_checkpoint(tmp_path):
+    run_dir = make_run(tmp_path, "20260101-000000-finetune-a", pid=1)
+    (run_dir / "checkpoints").mkdir()
+    hint = JobRuns("finetune", 2, tmp_path).resume_hint(run_dir)
+    assert "saved no checkpoint before the failure" in hint
+    assert "--resume" not in hint
 
 
 def test_multi_node_hint_does_not_claim_no_run(tmp_path):

@@ -329,6 +329,17 @@ async def test_quit_asks_stop_or_detach(two_runs, sleeping_child):
     assert app.return_value == "detach"
 
 
+async def test_ctrl_q_asks_stop_or_detach(two_runs, sleeping_child):
+    runs, _, beta = two_runs
+    app = make_app(runs, select=beta, child=sleeping_child)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, loaded(app, beta))
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: isinstance(app.screen, QuitScreen))
+        await pilot.press("s")
+    assert app.return_value == "stop"
+
+
 async def test_quit_without_child_exits(two_runs):
     runs, _, beta = two_runs
     app = make_app(runs)

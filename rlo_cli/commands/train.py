@@ -104,7 +104,11 @@ def register(app: typer.Typer) -> None:
         if config is None:
             return
         if start_distributed:
-            config.validate()  # one clear error here instead of one per process
+            # One clear error here instead of one per process.
+            from rlo_core.train.pipeline import micro_batch_size
+
+            config.validate()
+            micro_batch_size(config, distributed.max_processes)
             start_workers(distributed, distributed.job_runs("train", config.runs_dir))
             return
         from rlo_core.train.pipeline import run_train

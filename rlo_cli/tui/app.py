@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 from textual.app import App
+from textual.binding import Binding
 
 from rlo_cli.tui.local import LocalSampler
 from rlo_cli.tui.reader import RunsReader
@@ -23,6 +24,8 @@ class DashboardApp(App[str | None]):
     returns None.
     """
 
+    # Ctrl+Q would otherwise quit at once and leave a launched run without the dialog.
+    BINDINGS = [Binding("ctrl+q", "request_quit", "Quit", show=False, priority=True)]
     CSS_PATH = "dashboard.tcss"
     TITLE = "rlo dashboard"
     ENABLE_COMMAND_PALETTE = False

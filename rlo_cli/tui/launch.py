@@ -137,13 +137,28 @@ def launch_with_dashboard(argv: list[str], runs_dir: Path) -> int:
         return 0
     if choice == "stop":
         console.print(f"Stopping the run (pid {child.pid}) with SIGINT...", highlight=False)
-    code = stop_child(child) if choice == "stop" else child.wait()
+        code = stop_child(child)
+    else:
+        code = wait_or_stop(child, console)
     state = read_status(run_dir).get("state", "unknown")
     console.print(f"Run {run_dir} ended: state {state}, exit code {code}.", highlight=False,
                   markup=False)
     if code not in (0, 130) and state != "finished":
         console.print(log_tail(log_path), highlight=False, markup=False)
     return code
+
+
+def wait_or_stop(child: subprocess.Popen, console) -> int:
+    """Wait for a run whose dashboard closed, and stop it on Ctrl-C. The child runs in its
+    own session, so the terminal's Ctrl-C reaches only this process."""
+    if child.poll() is None:
+        console.print(f"The dashboard closed. Waiting for the run (pid {child.pid}) to end; "
+                      "press Ctrl-C to stop it.", highlight=False)
+    try:
+        return child.wait()
+    except KeyboardInterrupt:
+        console.print(f"Stopping the run (pid {child.pid}) with SIGINT...", highlight=False)
+        return stop_child(child)
 
 
 def dashboard_for_command(runs_dir: str | None) -> int:

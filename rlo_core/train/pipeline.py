@@ -75,12 +75,26 @@ def build_optimizer(config: TrainConfig, parameters, lr: float):
     return torch.optim.Adam(parameters, lr=lr, weight_decay=config.weight_decay)
 
 
-def _loaders(dataset, config: TrainConfig, device: torch.device, dist: DistributedContext):
-    micro_batch = config.batch_size // (config.grad_accum * dist.world_size)
+def micro_batch_size(config: TrainConfig, world_size: int) -> int:
+    """Return the images per micro-batch on each process, raising when `--batch-size` does
+    not split evenly into `--grad-accum` micro-batches on `world_size` processes."""
+    parts = config.grad_accum * world_size
+    micro_batch = config.batch_size // parts
     if micro_batch < 1:
         raise ConfigError(
             f"--batch-size {config.batch_size} is too small for --grad-accum {config.grad_accum} "
-            f"on {dist.world_size} processes: each micro-batch needs at least one image.")
+            f"on {world_size} processes: each micro-batch needs at least one image.")
+    if micro_batch * parts != config.batch_size:
+        raise ConfigError(
+            f"--batch-size {config.batch_size} does not split evenly into --grad-accum "
+            f"{config.grad_accum} x {world_size} process(es) = {parts} micro-batches, so a "
+            f"step would train {micro_batch * parts} images. Use a multiple of {parts}, such as "
+            f"{micro_batch * parts}.")
+    return micro_batch
+
+
+def _loaders(dataset, config: TrainConfig, device: torch.device, dist: DistributedContext):
+    micro_batch = micro_batch_size(config, dist.world_size)
     workers = default_workers(device) if config.workers is None else config.workers
     common = {"num_workers": workers, "pin_memory": device.type == "cuda",
               "persistent_workers": workers > 0}
