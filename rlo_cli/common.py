@@ -46,7 +46,10 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     label = "Error:"
     if os.environ.get("WORLD_SIZE", "1") not in ("", "1") and "RANK" in os.environ:
         label = f"Error (rank {os.environ['RANK']}):"
-    err_console.print(f"[bold red]{label}[/] {message}", highlight=False, soft_wrap=True)
+    from rich.markup import escape
+
+    # Messages quote paths and library errors, which may contain [brackets] Rich would parse.
+    err_console.print(f"[bold red]{label}[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -61,8 +64,31 @@ def handle_errors(function: Callable) -> Callable:
             raise fail(str(error), error.exit_code) from None
         except KeyboardInterrupt:
             raise fail("Interrupted.", 130) from None
+        except RuntimeError as error:
+            if not is_lost_peer(error):
+                raise
+            first_line = str(error).strip().splitlines()[0]
+            raise fail(f"Lost the connection to another process of this job ({first_line}). "
+                       "That process most likely failed or was killed; the launcher's error "
+                       "names it.", 1) from None
 
     return wrapper
+
+
+def is_lost_peer(error: RuntimeError) -> bool:
+    """Return True for a collective that failed because another rank of a distributed job
+    went away: torch raises DistBackendError (a RuntimeError) for it, or a plain
+    RuntimeError from gloo's TCP transport (torch 2.14.1 on CPU)."""
+    import os
+    import sys
+
+    if os.environ.get("WORLD_SIZE", "1") in ("", "1"):
+        return False
+    torch = sys.modules.get("torch")
+    backend_error = getattr(getattr(torch, "distributed", None), "DistBackendError", None)
+    if backend_error is not None and isinstance(error, backend_error):
+        return True
+    return "gloo/transport" in str(error)
 
 
 def explicit_options(ctx: typer.Context, values: dict[str, Any],

@@ -187,14 +187,16 @@ def test_failed_new_job_says_nothing_to_resume(tmp_path):
 def test_killed_rank_ends_finetune_with_error(tiny_opt, corpus, tmp_path):
     runs_dir = tmp_path / "runs"
     args = finetune_args(tiny_opt, corpus, runs_dir, "--batch-size", str(BATCH),
-                         "--max-steps", "100000", "--nproc", "2")
+                         "--max-steps", "100000", "--eval-steps", "2", "--nproc", "2")
     launcher = subprocess.Popen([sys.executable, "-m", "rlo_cli", *args], stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
                                 env=subprocess_env(tmp_path))
 
     def ready():
+        # Kill once a checkpoint exists, so the launcher's message can offer a resume.
         found = list(runs_dir.glob("*/metrics.jsonl"))
-        return found[0] if found and '"train"' in found[0].read_text() else None
+        saved = list(runs_dir.glob("*/checkpoints/checkpoint-*/rlo-batch.json"))
+        return found[0] if found and saved else None
 
     output, metrics = kill_rank_one(launcher, ready)
     assert launcher.returncode != 0, output

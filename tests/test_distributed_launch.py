@@ -115,3 +115,22 @@ def test_sync_bn_on_cpu_is_clear_error(tmp_path, monkeypatch):
                          runs_dir=str(tmp_path))
     with pytest.raises(ConfigError, match="--sync-bn needs CUDA"):
         run_train(config)
+
+
+def test_lost_peer_error_recognized(monkeypatch):
+    from rlo_cli.common import is_lost_peer
+
+    gloo = RuntimeError("[third_party/gloo/gloo/transport/tcp/pair.cc:561] Connection closed "
+                        "by peer [127.0.0.1]:11677")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert is_lost_peer(gloo)
+    assert not is_lost_peer(RuntimeError("shape mismatch"))
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert not is_lost_peer(gloo)
+
+
+def test_error_with_brackets_prints_verbatim(tmp_path):
+    # '[/x]' would be a closing Rich markup tag if the message were not escaped.
+    result = runner.invoke(app, ["train", "--resume", "[/x]", "--runs-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "'[/x]'" in result.output
