@@ -324,8 +324,10 @@ def execute(config: FinetuneConfig, prepared: Prepared, run: Run, dist: Any, *,
     except NonFiniteLossError as error:
         progress.close()
         good = last_good_checkpoint(run.checkpoint_dir)
-        kept = (f" The last good checkpoint is {good}; resume from it with 'rlo finetune "
-                f"{nproc_flag(dist)}--resume {run.dir}'." if good else " No checkpoint had been saved yet.")
+        kept = " No checkpoint had been saved yet."
+        if good:
+            kept = (f" The last good checkpoint is {good}; resume from it with 'rlo finetune "
+                    f"{nproc_flag(dist)}--resume {run.dir}'.")
         raise NonFiniteLossError(f"{error}{kept}") from None
     except torch.cuda.OutOfMemoryError as error:
         progress.close()
