@@ -77,8 +77,8 @@ def handle_errors(function: Callable) -> Callable:
 
 def is_lost_peer(error: RuntimeError) -> bool:
     """Return True for a collective that failed because another rank of a distributed job
-    went away: torch raises DistBackendError (a RuntimeError) for it, or a plain
-    RuntimeError from gloo's TCP transport (torch 2.14.1 on CPU)."""
+    went away. torch raises DistBackendError (a RuntimeError) for backend failures, and with
+    torch 2.14.1 on CPU gloo's TCP transport raised a plain RuntimeError naming its source."""
     import os
     import sys
 

@@ -318,26 +318,19 @@ def sleeping_child():
     child.wait()
 
 
-async def test_quit_asks_stop_or_detach(two_runs, sleeping_child):
+@pytest.mark.parametrize("quit_key, answer, choice", [
+    ("q", "d", "detach"),
+    ("ctrl+q", "s", "stop"),  # Textual's own quit key must not skip the dialog
+])
+async def test_quit_asks_stop_or_detach(two_runs, sleeping_child, quit_key, answer, choice):
     runs, _, beta = two_runs
     app = make_app(runs, select=beta, child=sleeping_child)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, loaded(app, beta))
-        await pilot.press("q")
+        await pilot.press(quit_key)
         await wait_for(pilot, lambda: isinstance(app.screen, QuitScreen))
-        await pilot.press("d")
-    assert app.return_value == "detach"
-
-
-async def test_ctrl_q_asks_stop_or_detach(two_runs, sleeping_child):
-    runs, _, beta = two_runs
-    app = make_app(runs, select=beta, child=sleeping_child)
-    async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, loaded(app, beta))
-        await pilot.press("ctrl+q")
-        await wait_for(pilot, lambda: isinstance(app.screen, QuitScreen))
-        await pilot.press("s")
-    assert app.return_value == "stop"
+        await pilot.press(answer)
+    assert app.return_value == choice
 
 
 async def test_quit_without_child_exits(two_runs):

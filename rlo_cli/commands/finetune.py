@@ -60,7 +60,7 @@ def register(app: typer.Typer) -> None:
         lora_alpha: float = typer.Option(D.lora_alpha, "--lora-alpha", help="LoRA scaling numerator; the update is scaled by alpha / rank (with --quantized)."),
         eval_only: bool = typer.Option(D.eval_only, "--eval-only", help="With --quantized: evaluate the checkpoint with its saved adapters instead of training."),
         merge_adapters: bool = typer.Option(D.merge_adapters, "--merge-adapters", help="With --quantized: merge the adapters into the dequantized weights and save a model folder under <run>/model."),
-        fsdp: bool = typer.Option(D.fsdp, "--fsdp", rich_help_panel=launch.PANEL, help="Shard the model, gradients and optimizer state across the processes (FSDP2 through accelerate; CUDA only). For models that do not fit one GPU; needs --nproc 2 or more."),
+        fsdp: bool = typer.Option(D.fsdp, "--fsdp", rich_help_panel=launch.PANEL, help="Shard the model, gradients and optimizer state across the processes (FSDP2 through accelerate, CUDA only), for models that do not fit one GPU. Needs --nproc 2 or more."),
         nproc: int = launch.nproc_option(),
         nnodes: str = launch.nnodes_option(),
         node_rank: int = launch.node_rank_option(),

@@ -41,7 +41,7 @@ def start_distributed(config: FinetuneConfig, device: str) -> DistributedContext
 
 
 def distributed_arguments(config: FinetuneConfig, dist: DistributedContext) -> dict[str, Any]:
-    """Keyword arguments of TrainingArguments for a job of `dist.world_size` processes."""
+    """Return the TrainingArguments keywords for a job of `dist.world_size` processes."""
     if not dist.enabled:
         return {}
     arguments: dict[str, Any] = {

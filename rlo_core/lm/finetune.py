@@ -324,11 +324,11 @@ def execute(config: FinetuneConfig, prepared: Prepared, run: Run, dist: Any, *,
     except NonFiniteLossError as error:
         progress.close()
         good = last_good_checkpoint(run.checkpoint_dir)
-        kept = " No checkpoint had been saved yet."
+        hint = " No checkpoint had been saved yet."
         if good:
-            kept = (f" The last good checkpoint is {good}; resume from it with 'rlo finetune "
+            hint = (f" The last good checkpoint is {good}. Resume from it with 'rlo finetune "
                     f"{nproc_flag(dist)}--resume {run.dir}'.")
-        raise NonFiniteLossError(f"{error}{kept}") from None
+        raise NonFiniteLossError(f"{error}{hint}") from None
     except torch.cuda.OutOfMemoryError as error:
         progress.close()
         raise RloError(

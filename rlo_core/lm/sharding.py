@@ -16,14 +16,15 @@ from rlo_core.lm.perplexity import IGNORE_INDEX
 
 
 def rank_and_world() -> tuple[int, int]:
-    """(rank, world size) of the default process group, or (0, 1) without one."""
+    """Return (rank, world size) of the default process group, or (0, 1) without one."""
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_rank(), torch.distributed.get_world_size()
     return 0, 1
 
 
 def shard_indices(length: int, rank: int, world: int) -> tuple[list[int], int]:
-    """Indices of this rank's items and how many padding items it adds to match the others."""
+    """Return this rank's item indices and how many padding items it adds to match the
+    others."""
     indices = list(range(rank, length, world))
     per_rank = -(-length // world)
     return indices, per_rank - len(indices)
@@ -48,7 +49,8 @@ class ShardedBlocks(torch.utils.data.Dataset):
 
 
 def shard_windows(windows: torch.Tensor, rank: int, world: int) -> tuple[torch.Tensor, int]:
-    """This rank's evaluation windows, padded by repeating the first, and the count of real ones."""
+    """Return this rank's evaluation windows, padded by repeating the first, and the count of
+    real ones."""
     indices, padding = shard_indices(windows.shape[0], rank, world)
     return windows[indices + [0] * padding], len(indices)
 
@@ -64,7 +66,7 @@ def all_reduce_sums(values: Sequence[float], device: Any) -> list[float]:
 
 def sharded_fixed_window_perplexity(model: Any, windows: torch.Tensor, *,
                                     batch_size: int = 1) -> Any:
-    """Fixed-window perplexity of all `windows`, each rank evaluating its share."""
+    """Compute the fixed-window perplexity of all `windows`, each rank evaluating its share."""
     from rlo_core.lm.perplexity import fixed_window_result, model_device, window_mean_nlls
 
     rank, world = rank_and_world()
